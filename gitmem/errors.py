@@ -1,0 +1,27 @@
+"""The errors gitmem raises; ``str()`` of each is the message a user or agent sees."""
+
+from __future__ import annotations
+
+
+class GitmemError(Exception):
+    """Base of every error gitmem raises on purpose."""
+
+
+class NotFoundError(GitmemError):
+    """A block, agent, store or revision does not exist."""
+
+
+class ValidationError(GitmemError):
+    """Input or a file does not follow the format or its rules."""
+
+
+class LimitExceededError(ValidationError):
+    """A value would be longer than its block's character limit."""
+
+
+class ReadOnlyError(GitmemError):
+    """A memory tool tried to change a read-only block."""
+
+
+class ConflictError(GitmemError):
+    """Someone else changed the same thing first; retrying may succeed."""
