@@ -1,0 +1,187 @@
+"""The Git index file, kept in step with the branch one entry at a time.
+
+dulwich's ``Index`` parses and rewrites every entry in pure Python (~40 ms
+each way at 10,000 entries, measured). Versions 2 and 3 of the format store
+each entry as an independent, padded record, so we split the file into raw
+records once, keep them while the file is unchanged on disk, and splice in
+only the records we change. Version 4 (prefix-compressed paths) and required
+extensions are rare; for those we take dulwich's whole-file path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dulwich.file import GitFile
+from dulwich.index import (
+    ConflictedIndexEntry,
+    IndexEntry,
+    Stage,
+    read_index_dict_with_version,
+    write_cache_entry,
+    write_index_dict,
+)
+from dulwich.objects import ObjectID
+
+_HEADER = struct.Struct(">4sLL")
+_FLAGS = struct.Struct(">H")
+_EXTENDED = 0x4000
+_NAME_MASK = 0xFFF
+
+
+class SplitIndex:
+    """A v2/v3 index as raw records: ``names`` sorted, ``records`` by (name, stage)."""
+
+    def __init__(self, data: bytes) -> None:
+        _, self.version, count = _HEADER.unpack_from(data)
+        self.keys: list[tuple[bytes, int]] = []
+        self.records: dict[tuple[bytes, int], bytes] = {}
+        pos = _HEADER.size
+        for _ in range(count):
+            (flags,) = _FLAGS.unpack_from(data, pos + 60)
+            start = pos + 62 + (2 if flags & _EXTENDED else 0)
+            length = flags & _NAME_MASK
+            end = start + length if length < _NAME_MASK else data.index(b"\0", start)
+            size = (end - pos + 8) & ~7
+            key = (data[start:end], (flags >> 12) & 3)
+            self.keys.append(key)
+            self.records[key] = data[pos : pos + size]
+            pos += size
+        self.end = pos
+
+    def sha(self, name: bytes) -> bytes | None:
+        record = self.records.get((name, 0))
+        return record[40:60].hex().encode() if record else None
+
+    def conflicted(self, name: bytes) -> bool:
+        return any((name, stage) in self.records for stage in (1, 2, 3))
+
+    def set(self, name: bytes, entry: IndexEntry | None) -> None:
+        key = (name, 0)
+        if key in self.records:
+            if entry is None:
+                del self.records[key]
+                self.keys.pop(bisect_left(self.keys, key))
+        elif entry is not None:
+            self.keys.insert(bisect_left(self.keys, key), key)
+        if entry is not None:
+            out = io.BytesIO()
+            write_cache_entry(out, entry.serialize(name, Stage.NORMAL), version=self.version)
+            self.records[key] = out.getvalue()
+
+    def serialize(self) -> bytes:
+        # Optional extensions (cache-tree, untracked cache, ...) describe the
+        # old entries; git rebuilds them, so they are dropped, not patched.
+        body = _HEADER.pack(b"DIRC", self.version, len(self.keys)) + b"".join(
+            self.records[k] for k in self.keys
+        )
+        return body + hashlib.sha1(body).digest()
+
+
+class WholeIndex:
+    """Any other index, through dulwich's whole-file reader and writer."""
+
+    def __init__(self, data: bytes) -> None:
+        entries, self.version, self.extensions = read_index_dict_with_version(io.BytesIO(data))
+        self.entries = entries
+
+    def sha(self, name: bytes) -> bytes | None:
+        entry = self.entries.get(name)
+        return entry.sha if isinstance(entry, IndexEntry) else None
+
+    def conflicted(self, name: bytes) -> bool:
+        return isinstance(self.entries.get(name), ConflictedIndexEntry)
+
+    def set(self, name: bytes, entry: IndexEntry | None) -> None:
+        if entry is None:
+            self.entries.pop(name, None)
+        else:
+            self.entries[name] = entry
+
+    def serialize(self) -> bytes:
+        out = io.BytesIO()
+        write_index_dict(out, self.entries, version=self.version, extensions=self.extensions)
+        body = out.getvalue()
+        return body + hashlib.sha1(body).digest()
+
+
+Entries = SplitIndex | WholeIndex
+
+
+def _parse(data: bytes) -> Entries:
+    if not data:
+        data = _HEADER.pack(b"DIRC", 2, 0)
+    _, version, _ = _HEADER.unpack_from(data)
+    if version in (2, 3):
+        split = SplitIndex(data)
+        # Anything after the records but the checksum is extensions; a
+        # required one (lower-case signature) must not be dropped.
+        pos = split.end
+        while pos + 8 <= len(data) - 20:
+            signature = data[pos : pos + 4]
+            if signature[:1].islower():
+                return WholeIndex(data)
+            pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
+        return split
+    return WholeIndex(data)
+
+
+def entry_for(path: str, sha: ObjectID) -> IndexEntry:
+    """An index entry for the file at ``path`` as it is now on disk."""
+    st = os.lstat(path)
+    return IndexEntry(
+        ctime=(int(st.st_ctime), st.st_ctime_ns % 1_000_000_000),
+        mtime=(int(st.st_mtime), st.st_mtime_ns % 1_000_000_000),
+        dev=st.st_dev & 0xFFFFFFFF,
+        ino=st.st_ino & 0xFFFFFFFF,
+        mode=0o100644,
+        uid=st.st_uid & 0xFFFFFFFF,
+        gid=st.st_gid & 0xFFFFFFFF,
+        size=st.st_size & 0xFFFFFFFF,
+        sha=sha,
+    )
+
+
+class GitIndex:
+    """``.git/index``, parsed once and re-read only when someone else rewrote it."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._parsed: Entries | None = None
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    @contextmanager
+    def locked(self) -> Iterator[Entries]:
+        """Hold git's ``index.lock``; the yielded entries are written back on success.
+
+        Raises dulwich's FileLocked if another process holds the lock.
+        """
+        with GitFile(self._path, "wb", fsync=False) as f:
+            stamp = self._stat()
+            if self._parsed is None or stamp != self._stamp:
+                try:
+                    with open(self._path, "rb") as r:
+                        data = r.read()
+                except FileNotFoundError:
+                    data = b""
+                self._parsed = _parse(data)
+            try:
+                yield self._parsed
+            except BaseException:
+                self._parsed = None  # may be half-changed; read it again next time
+                raise
+            f.write(self._parsed.serialize())
+        self._stamp = self._stat()
