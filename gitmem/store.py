@@ -1,0 +1,511 @@
+"""Blocks and agents: every operation reads the newest state and is one commit."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gitmem import block as blockfmt
+from gitmem import manifest as manifestfmt
+from gitmem.block import Block, block_path
+from gitmem.errors import ConflictError, NotFoundError, ValidationError
+from gitmem.ids import check_agent_id, check_block_id, slug
+from gitmem.manifest import Agent, agent_path
+from gitmem.repo import (
+    Change,
+    CommitId,
+    GitRepo,
+    Identity,
+    Snapshot,
+    blob_id,
+    find_root,
+)
+from gitmem.yamlmap import dump_mapping, load_mapping
+
+T = TypeVar("T")
+SETTINGS = "gitmem.yaml"
+FORMAT = 1
+GITATTRIBUTES = "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
+UNSET: Any = object()  # "not given" for update(), where None can be a real value
+Files = dict[str, bytes | None]
+
+
+@dataclass(frozen=True)
+class Write:
+    """What an operation writes, and the block and agent ids its commit names."""
+
+    files: Files
+    target: str
+    blocks: tuple[str, ...] = ()
+    agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    format: int = FORMAT
+    default_limit: int = blockfmt.DEFAULT_LIMIT
+
+    def dump(self) -> bytes:
+        values = {"format": self.format, "default_limit": self.default_limit}
+        return dump_mapping(values, what=SETTINGS).encode()
+
+
+def parse_settings(data: bytes) -> Settings:
+    fm = load_mapping(
+        blockfmt.decode(data, SETTINGS),
+        path=SETTINGS,
+        first_line=1,
+        allowed=("format", "default_limit"),
+    )
+    settings = Settings(**fm.values)
+    for key, value in fm.values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {key!r} must be a positive number")
+    if settings.format > FORMAT:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
+            f"this gitmem understands ({FORMAT}); upgrade gitmem"
+        )
+    return settings
+
+
+class View:
+    """Blocks and agents as of one commit; parsed files are cached by blob id."""
+
+    def __init__(self, store: Store, snap: Snapshot) -> None:
+        self.store = store
+        self.snap = snap
+        data = snap.read(SETTINGS)
+        self.settings = parse_settings(data) if data is not None else Settings()
+
+    def find_block(self, block_id: str) -> Block | None:
+        path = block_path(check_block_id(block_id))
+        sha = self.snap.blob_id(path)
+        return None if sha is None else self._block(block_id, sha)
+
+    def block(self, block_id: str) -> Block:
+        found = self.find_block(block_id)
+        if found is None:
+            raise NotFoundError(f"block {block_id!r} does not exist")
+        return found
+
+    def blocks(self) -> list[Block]:
+        return [
+            self._block(path[len("blocks/") : -len(".md")], sha)
+            for path, sha in self.snap.files("blocks")
+            if path.endswith(".md")
+        ]
+
+    def _block(self, block_id: str, sha: str) -> Block:
+        def parse() -> Block:
+            data = self.snap.repo.blob(sha)
+            parsed = blockfmt.parse(
+                data,
+                block_id=block_id,
+                path=block_path(block_id),
+                default_limit=self.settings.default_limit,
+            )
+            return replace(parsed, version=sha)
+
+        return self.store._cached(("block", block_id, sha, self.settings.default_limit), parse)
+
+    def find_agent(self, agent_id: str) -> Agent | None:
+        path = agent_path(check_agent_id(agent_id))
+        sha = self.snap.blob_id(path)
+        return None if sha is None else self._agent(agent_id, sha)
+
+    def agent(self, agent_id: str) -> Agent:
+        found = self.find_agent(agent_id)
+        if found is None:
+            raise NotFoundError(f"agent {agent_id!r} does not exist")
+        return found
+
+    def agents(self) -> list[Agent]:
+        return [
+            self._agent(path[len("agents/") : -len(".yaml")], sha)
+            for path, sha in self.snap.files("agents")
+            if path.endswith(".yaml") and "/" not in path[len("agents/") :]
+        ]
+
+    def _agent(self, agent_id: str, sha: str) -> Agent:
+        def parse() -> Agent:
+            data = self.snap.repo.blob(sha)
+            return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
+
+        return self.store._cached(("agent", agent_id, sha), parse)
+
+    def attached(self, agent: Agent) -> list[Block]:
+        """The agent's blocks in manifest order (a missing block is skipped; check reports it)."""
+        found = (self.find_block(b) for b in agent.block_ids)
+        return [b for b in found if b is not None]
+
+    def holders(self, block_id: str) -> list[Agent]:
+        return [a for a in self.agents() if block_id in a.block_ids]
+
+    def check_labels(self, agent: Agent, pending: Mapping[str, Block] | None = None) -> None:
+        """Refuse two attached blocks with one label: memory tools address blocks by label.
+
+        ``pending`` holds blocks this operation writes, as they will be.
+        """
+        seen: dict[str, str] = {}
+        for block_id in agent.block_ids:
+            found = (pending or {}).get(block_id) or self.find_block(block_id)
+            if found is None:
+                raise NotFoundError(f"block {block_id!r} does not exist")
+            if found.label in seen:
+                raise ValidationError(
+                    f"agent {agent.id!r} already has a block labelled {found.label!r} "
+                    f"({seen[found.label]!r}); labels must be unique per agent"
+                )
+            seen[found.label] = block_id
+
+
+class Store:
+    """A gitmem store on disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.repo = GitRepo(root)
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    @classmethod
+    def open(cls, path: str | Path = ".") -> Store:
+        return cls(find_root(Path(path)))
+
+    @classmethod
+    def init(cls, path: str | Path, files: Mapping[str, bytes] | None = None) -> Store:
+        """Make a store at ``path``; ``files`` (blocks, manifests) join its first commit."""
+        root = Path(path).resolve()
+        if (root / ".git").exists():
+            raise ValidationError(f"{root} is already a Git repository")
+        if root.exists() and any(root.iterdir()):
+            raise ValidationError(f"{root} is not empty")
+        store = cls(GitRepo.create(root).root)
+        content = {SETTINGS: Settings().dump(), ".gitattributes": GITATTRIBUTES.encode()}
+        content.update(files or {})
+
+        def build(snap: Snapshot) -> tuple[Change, None]:
+            view = View(store, snap)
+            store._check_files(view, content)
+            change = Change(content, "init", root.name, store.repo.person())
+            return change, None
+
+        store.repo.transact(build)
+        return store
+
+    def _check_files(self, view: View, files: Mapping[str, bytes]) -> None:
+        agents = []
+        blocks: dict[str, Block] = {}
+        for path, data in files.items():
+            if path.startswith("blocks/") and path.endswith(".md"):
+                block_id = path[len("blocks/") : -len(".md")]
+                blocks[block_id] = blockfmt.parse(data, block_id=block_id, path=path)
+            elif path.startswith("agents/") and path.endswith(".yaml"):
+                agent_id = path[len("agents/") : -len(".yaml")]
+                agents.append(manifestfmt.parse(data, agent_id=agent_id, path=path))
+            elif path not in (SETTINGS, ".gitattributes"):
+                raise ValidationError(f"{path}: not a block or an agent manifest")
+        for agent in agents:
+            view.check_labels(agent, blocks)
+
+    def close(self) -> None:
+        self.repo.close()
+
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        if key not in self._cache:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = make()
+        value: T = self._cache[key]
+        return value
+
+    def view(self, commit: CommitId | None = None) -> View:
+        return View(self, self.repo.snapshot(commit))
+
+    def transact(
+        self,
+        build: Callable[[View], tuple[Write | None, T]],
+        *,
+        op: str,
+        author: Identity | None = None,
+        agent: str | None = None,
+    ) -> T:
+        """One operation, one commit: ``build`` says what to write and what to return."""
+
+        def apply(snap: Snapshot) -> tuple[Change | None, T]:
+            write, result = build(View(self, snap))
+            if write is None:
+                return None, result
+            who = author or self.repo.person()
+            change = Change(write.files, op, write.target, who, agent or write.agent, write.blocks)
+            return change, result
+
+        return self.repo.transact(apply)
+
+    # -- blocks ------------------------------------------------------------
+
+    def create_block(
+        self,
+        *,
+        label: str,
+        value: str = "",
+        description: str | None = None,
+        limit: int | None = None,
+        read_only: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        block_id: str | None = None,
+    ) -> Block:
+        if block_id is not None:
+            check_block_id(block_id)
+
+        def build(view: View) -> tuple[Write, Block]:
+            new_id = block_id or _free_id(view, slug(str(label), "block"))
+            if block_id is not None and view.find_block(block_id) is not None:
+                raise ValidationError(f"block {block_id!r} already exists")
+            new = _new_block(
+                view,
+                new_id,
+                {
+                    "label": label,
+                    "value": value,
+                    "description": description,
+                    "limit": limit,
+                    "read_only": read_only,
+                    "metadata": metadata,
+                },
+            )
+            return _write_block(new)
+
+        return self.transact(build, op="create_block")
+
+    def update_block(
+        self,
+        block_id: str,
+        *,
+        if_version: str | None = None,
+        op: str = "update_block",
+        author: Identity | None = None,
+        agent: str | None = None,
+        **fields: Any,
+    ) -> Block:
+        """Change any of value, description, limit, read_only, label, metadata."""
+        unknown = set(fields) - {"value", *blockfmt.KEYS}
+        if unknown:
+            raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a block")
+
+        def build(view: View) -> tuple[Write, Block]:
+            old = view.block(block_id)
+            if if_version is not None and old.version != if_version:
+                raise ConflictError(
+                    f"block {block_id!r} changed: you read version {if_version}, "
+                    f"it is now {old.version}"
+                )
+            given = {k: v for k, v in fields.items() if v is not UNSET}
+            if "description" in given and given["description"] is None:
+                given["description"] = ""
+            if "metadata" in given and given["metadata"] is None:
+                given["metadata"] = {}
+            new = blockfmt.check(replace(old, **given, version=None))
+            if new.label != old.label:
+                for holder in view.holders(block_id):
+                    view.check_labels(holder, {block_id: new})
+            return _write_block(new)
+
+        return self.transact(build, op=op, author=author, agent=agent)
+
+    def delete_block(self, block_id: str, *, force: bool = False) -> None:
+        def build(view: View) -> tuple[Write, None]:
+            view.block(block_id)
+            holders = view.holders(block_id)
+            if holders and not force:
+                names = ", ".join(a.id for a in holders)
+                raise ValidationError(
+                    f"block {block_id!r} is attached to {names}; detach it first "
+                    "or delete with force"
+                )
+            files: Files = {block_path(block_id): None}
+            for agent in holders:
+                kept = tuple(b for b in agent.block_ids if b != block_id)
+                files[agent.path] = manifestfmt.dump(replace(agent, block_ids=kept))
+            return Write(files, block_id, (block_id,)), None
+
+        self.transact(build, op="delete_block")
+
+    # -- agents ------------------------------------------------------------
+
+    def create_agent(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        model: str | None = None,
+        memory_blocks: Iterable[Mapping[str, Any]] = (),
+        block_ids: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Agent:
+        if name is not None:
+            check_agent_id(name)
+        inline = [dict(b) for b in memory_blocks]
+        shared = list(block_ids)
+        for i, spec in enumerate(inline):
+            unknown = set(spec) - {"value", *blockfmt.KEYS}
+            if unknown:
+                raise ValidationError(f"memory_blocks[{i}]: unknown key {sorted(unknown)[0]!r}")
+            if "label" not in spec:
+                raise ValidationError(f"memory_blocks[{i}]: 'label' is required")
+
+        def build(view: View) -> tuple[Write, Agent]:
+            agent_id = name or _agent_name(view)
+            if view.find_agent(agent_id) is not None:
+                raise ValidationError(f"agent {agent_id!r} already exists")
+            made: dict[str, Block] = {}
+            for spec in inline:
+                new_id = _free_id(view, f"{agent_id}/{slug(str(spec['label']), 'block')}", made)
+                made[new_id] = _new_block(view, new_id, spec)
+            agent = manifestfmt.check(
+                Agent(
+                    id=agent_id,
+                    name=agent_id,
+                    description=description or "",
+                    model=model,
+                    block_ids=tuple(dict.fromkeys([*made, *shared])),
+                    metadata=metadata or {},
+                )
+            )
+            view.check_labels(agent, made)
+            files: Files = {b.path: blockfmt.dump(b) for b in made.values()}
+            files[agent.path] = manifestfmt.dump(agent)
+            return Write(files, agent_id, tuple(made), agent_id), agent
+
+        return self.transact(build, op="create_agent")
+
+    def delete_agent(self, agent_id: str, *, delete_blocks: bool = False) -> None:
+        """Delete the agent; with ``delete_blocks`` also its own ``<agent-id>/...`` blocks."""
+
+        def build(view: View) -> tuple[Write, None]:
+            agent = view.agent(agent_id)
+            files: Files = {agent.path: None}
+            if delete_blocks:
+                for owned in agent.block_ids:
+                    if not owned.startswith(agent_id + "/"):
+                        continue
+                    others = [a.id for a in view.holders(owned) if a.id != agent_id]
+                    if others:
+                        raise ValidationError(
+                            f"block {owned!r} is also attached to {', '.join(others)}; "
+                            "detach it there first"
+                        )
+                    files[block_path(owned)] = None
+            deleted = tuple(p[len("blocks/") : -len(".md")] for p in files if p != agent.path)
+            return Write(files, agent_id, deleted), None
+
+        self.transact(build, op="delete_agent", agent=agent_id)
+
+    def attach(self, agent_id: str, block_id: str) -> Agent:
+        def build(view: View) -> tuple[Write | None, Agent]:
+            agent = view.agent(agent_id)
+            view.block(block_id)
+            if block_id in agent.block_ids:
+                return None, agent
+            new = replace(agent, block_ids=(*agent.block_ids, block_id))
+            view.check_labels(new)
+            return _write_manifest(new, f"{block_id} to {agent_id}", block_id), new
+
+        return self.transact(build, op="attach", agent=agent_id)
+
+    def detach(self, agent_id: str, block_id: str) -> Agent:
+        def build(view: View) -> tuple[Write | None, Agent]:
+            agent = view.agent(agent_id)
+            if block_id not in agent.block_ids:
+                view.block(block_id)
+                return None, agent
+            new = replace(agent, block_ids=tuple(b for b in agent.block_ids if b != block_id))
+            return _write_manifest(new, f"{block_id} from {agent_id}", block_id), new
+
+        return self.transact(build, op="detach", agent=agent_id)
+
+
+def _new_block(view: View, block_id: str, spec: Mapping[str, Any]) -> Block:
+    limit = spec.get("limit")
+    return blockfmt.check(
+        Block(
+            id=block_id,
+            label=spec.get("label"),  # type: ignore[arg-type]  # checked just below
+            value=spec.get("value") or "",
+            description=spec.get("description") or "",
+            limit=view.settings.default_limit if limit is None else limit,
+            read_only=spec.get("read_only", False),
+            metadata=spec.get("metadata") or {},
+        )
+    )
+
+
+def _write_block(block: Block) -> tuple[Write, Block]:
+    """The write of ``block``, and the block as it reads back (with its version)."""
+    data = blockfmt.dump(block)
+    return Write({block.path: data}, block.id, (block.id,)), replace(block, version=blob_id(data))
+
+
+def _write_manifest(agent: Agent, target: str, block_id: str) -> Write:
+    return Write({agent.path: manifestfmt.dump(agent)}, target, (block_id,))
+
+
+def _free_id(view: View, base: str, taken: Mapping[str, object] | None = None) -> str:
+    candidate, n = base, 1
+    while view.find_block(candidate) is not None or candidate in (taken or {}):
+        n += 1
+        candidate = f"{base}-{n}"
+    return check_block_id(candidate)
+
+
+_ADJECTIVES = [
+    "amber",
+    "brave",
+    "calm",
+    "deft",
+    "eager",
+    "fair",
+    "glad",
+    "keen",
+    "lively",
+    "merry",
+    "noble",
+    "quick",
+    "sharp",
+    "steady",
+    "swift",
+    "wise",
+]
+_NOUNS = [
+    "badger",
+    "crane",
+    "falcon",
+    "fox",
+    "heron",
+    "ibis",
+    "lynx",
+    "marten",
+    "otter",
+    "owl",
+    "panda",
+    "raven",
+    "robin",
+    "seal",
+    "wren",
+    "yak",
+]
+
+
+def _agent_name(view: View) -> str:
+    """A readable, unused agent id such as ``agent-calm-heron``."""
+    rng = random.Random()
+    for attempt in range(1000):
+        name = f"agent-{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}"
+        if attempt > 100:
+            name += f"-{rng.randrange(10**6)}"
+        if view.find_agent(name) is None:
+            return name
+    raise ConflictError("could not find a free agent name; give one with name=")

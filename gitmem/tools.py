@@ -1,0 +1,175 @@
+"""Memory tools: what an agent calls to edit the blocks attached to it, by label.
+
+Names, parameters and messages follow Letta's memory tools, so agents prompted
+for Letta work unchanged. Each call is applied to the newest state under the
+store lock and is one commit by the agent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+
+from gitmem import block as blockfmt
+from gitmem.block import Block
+from gitmem.errors import (
+    ConflictError,
+    LimitExceededError,
+    NotFoundError,
+    ReadOnlyError,
+    ValidationError,
+)
+from gitmem.repo import agent_identity
+from gitmem.store import Store, View, Write
+
+READ_ONLY = "This block is read-only and cannot be edited."
+EDITED = (
+    "The core memory block with label `{label}` has been edited. Review the changes and make "
+    "sure they are as expected (correct indentation, no duplicate lines, etc). Edit the memory "
+    "block again if necessary."
+)
+# Views that number lines ("12→ text") are for reading; an agent that copies
+# the numbers into an edit would write them into the block.
+LINE_NUMBER_PREFIX = re.compile(r"^[ \t]*\d+→[ \t]*", re.MULTILINE)
+LINE_NUMBER_WARNING = (
+    "# NOTE: Line numbers shown below (with arrows like '1→') are to help during editing. "
+    "Do NOT include line number prefixes in your memory edit tool calls."
+)
+
+
+def _refuse_line_numbers(name: str, text: str) -> None:
+    if LINE_NUMBER_PREFIX.search(text):
+        raise ValidationError(
+            f"{name} contains a line number prefix, which is not allowed. Do not include line "
+            "numbers when calling memory tools (line numbers are for display purposes only)."
+        )
+    if LINE_NUMBER_WARNING in text:
+        raise ValidationError(
+            f"{name} contains a line number warning, which is not allowed. Do not include line "
+            "number information when calling memory tools (line numbers are for display "
+            "purposes only)."
+        )
+
+
+def _lines(value: str) -> list[str]:
+    # An empty block has no lines, so a first insert does not start with a blank line.
+    return value.split("\n") if value else []
+
+
+class Memory:
+    """One agent's core memory: its attached blocks, addressed by label."""
+
+    def __init__(self, store: Store, agent_id: str) -> None:
+        self._store = store
+        self.agent_id = agent_id
+        store.view().agent(agent_id)  # fail early for an unknown agent
+
+    def blocks(self) -> list[Block]:
+        view = self._store.view()
+        return view.attached(view.agent(self.agent_id))
+
+    def block(self, label: str) -> Block:
+        return _by_label(self._store.view(), self.agent_id, label)
+
+    def _edit(self, op: str, label: str, edit: Callable[[str], str], if_version: str | None) -> str:
+        def build(view: View) -> tuple[Write | None, str]:
+            old = _by_label(view, self.agent_id, label)
+            if old.read_only:
+                raise ReadOnlyError(READ_ONLY)
+            if if_version is not None and old.version != if_version:
+                raise ConflictError(
+                    f"block {old.id!r} changed: you read version {if_version}, "
+                    f"it is now {old.version}"
+                )
+            value = edit(old.value)
+            if len(value) > old.limit:
+                raise LimitExceededError(
+                    f"Edit failed: Exceeds {old.limit} character limit (requested {len(value)})."
+                )
+            message = EDITED.format(label=label)
+            if value == old.value:
+                return None, message
+            new = replace(old, value=value, version=None)
+            return Write({new.path: blockfmt.dump(new)}, new.id, (new.id,)), message
+
+        return self._store.transact(
+            build, op=op, author=agent_identity(self.agent_id), agent=self.agent_id
+        )
+
+    def memory_insert(
+        self, label: str, new_string: str, insert_line: int = -1, *, if_version: str | None = None
+    ) -> str:
+        """Insert ``new_string`` as lines after line ``insert_line`` (0: top, -1: end)."""
+        _refuse_line_numbers("new_string", new_string)
+
+        def edit(value: str) -> str:
+            lines = _lines(value)
+            at = len(lines) if insert_line == -1 else insert_line
+            if not 0 <= at <= len(lines):
+                raise ValidationError(
+                    f"Invalid `insert_line` parameter: {insert_line}. It should be within the "
+                    f"range of lines of the memory block: {[0, len(lines)]}, or -1 to append to "
+                    "the end of the memory block."
+                )
+            return "\n".join(lines[:at] + new_string.split("\n") + lines[at:])
+
+        return self._edit("memory_insert", label, edit, if_version)
+
+    def memory_replace(
+        self, label: str, old_string: str, new_string: str, *, if_version: str | None = None
+    ) -> str:
+        """Replace the one occurrence of ``old_string`` with ``new_string``."""
+        _refuse_line_numbers("old_string", old_string)
+        _refuse_line_numbers("new_string", new_string)
+
+        def edit(value: str) -> str:
+            count = value.count(old_string)
+            if count == 0:
+                raise ConflictError(
+                    f"No replacement was performed, old_string `{old_string}` did not appear "
+                    f"verbatim in memory block with label `{label}`."
+                )
+            if count > 1:
+                lines = [i for i, line in enumerate(value.split("\n"), 1) if old_string in line]
+                raise ConflictError(
+                    f"No replacement was performed. Multiple occurrences of old_string "
+                    f"`{old_string}` in lines {lines}. Please ensure it is unique."
+                )
+            return value.replace(old_string, new_string)
+
+        return self._edit("memory_replace", label, edit, if_version)
+
+    def memory_rethink(self, label: str, new_memory: str, *, if_version: str | None = None) -> str:
+        """Rewrite the whole value of the block."""
+        _refuse_line_numbers("new_memory", new_memory)
+        return self._edit("memory_rethink", label, lambda _: new_memory, if_version)
+
+    def compile(self) -> str:
+        """The agent's blocks rendered as Letta renders core memory for a prompt."""
+        return render(self.blocks())
+
+
+def _by_label(view: View, agent_id: str, label: str) -> Block:
+    for found in view.attached(view.agent(agent_id)):
+        if found.label == label:
+            return found
+    raise NotFoundError(f"Memory block with label `{label}` is not attached to agent `{agent_id}`.")
+
+
+def render(blocks: list[Block]) -> str:
+    """Letta's ``<memory_blocks>`` text for ``blocks`` ("" when there are none)."""
+    if not blocks:
+        return ""
+    parts = []
+    for b in blocks:
+        read_only = "\n- read_only=true" if b.read_only else ""
+        parts.append(
+            f"<{b.label}>\n<description>\n{b.description}\n</description>\n"
+            f"<metadata>{read_only}\n- chars_current={len(b.value)}\n- chars_limit={b.limit}\n"
+            f"</metadata>\n<value>\n{b.value}\n</value>\n</{b.label}>\n"
+        )
+    return (
+        "<memory_blocks>\nThe following memory blocks are currently engaged in your core "
+        "memory unit:\n\n" + "\n".join(parts) + "\n</memory_blocks>"
+    )
