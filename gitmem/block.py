@@ -45,15 +45,17 @@ def check(block: Block) -> Block:
         problem = field_problem(key, getattr(block, key))
         if problem:
             raise ValidationError(f"block {block.id!r}: {problem}")
-    check_limit(block.value, block.limit)
+    try:
+        check_limit(block.value, block.limit)
+    except LimitExceededError as e:
+        raise LimitExceededError(f"block {block.id!r}: {e}") from None
     return block
 
 
 def check_limit(value: str, limit: int) -> None:
     if len(value) > limit:
         raise LimitExceededError(
-            f"value has {len(value)} characters, over the limit of {limit} "
-            f"(requested {len(value)}, allowed {limit})"
+            f"value is too long: {len(value)} characters requested, {limit} allowed"
         )
 
 

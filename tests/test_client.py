@@ -1,0 +1,84 @@
+"""The Letta-shaped Python API, against real stores and the real git binary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import gitmem
+from tests.conftest import PERSON, assert_clean, git
+
+
+def test_letta_quick_start_runs_with_only_the_client_line_changed(tmp_path: Path) -> None:
+    client = gitmem.Client.init(tmp_path / "mem")
+    shared_block = client.blocks.create(
+        label="organization",
+        description="Shared information between all agents.",
+        value="Company policies and procedures...",
+    )
+    supervisor = client.agents.create(
+        model="anthropic/claude-haiku-4-5-20251001",
+        memory_blocks=[{"label": "persona", "value": "I am a supervisor"}],
+        block_ids=[shared_block.id],
+    )
+    worker = client.agents.create(
+        model="anthropic/claude-haiku-4-5-20251001",
+        memory_blocks=[{"label": "persona", "value": "I am a worker"}],
+        block_ids=[shared_block.id],
+    )
+    client.agents.blocks.detach(agent_id=worker.id, block_id=shared_block.id)
+    client.agents.blocks.attach(agent_id=worker.id, block_id=shared_block.id)
+    names = [agent.name for agent in client.blocks.agents.list(block_id=shared_block.id)]
+    client.blocks.update(block_id=shared_block.id, value="Customer list (updated ...)")
+    client.blocks.update(block_id=shared_block.id, limit=10000)
+    policy_block = client.blocks.create(
+        label="company_policies", value="Our company policies...", read_only=True
+    )
+    client.close()
+
+    assert sorted(names) == sorted([supervisor.name, worker.name])
+    assert supervisor.id != worker.id
+    assert supervisor.block_ids == (f"{supervisor.id}/persona", "organization")
+    with gitmem.Client(tmp_path / "mem") as again:
+        org = again.blocks.retrieve("organization")
+        assert (org.value, org.limit) == ("Customer list (updated ...)", 10000)
+        assert again.blocks.retrieve(policy_block.id).read_only is True
+        assert again.agents.blocks.retrieve("persona", agent_id=worker.id).value == "I am a worker"
+    # init, 1 block, 2 agents, detach, attach, 2 updates, 1 block: one commit each
+    assert git(tmp_path / "mem", "rev-list", "--count", "HEAD").strip() == "9"
+    assert_clean(tmp_path / "mem")
+
+
+def test_every_operation_is_one_commit_with_author_and_trailers(client: gitmem.Client) -> None:
+    block = client.blocks.create(label="notes", value="one")
+    client.agents.create(name="worker", block_ids=[block.id])
+    client.agents.memory("worker").memory_insert("notes", "two")
+
+    path = client.path
+    log = git(path, "log", "--format=%an <%ae>|%s|%(trailers:only,unfold,separator=;)")
+    lines = log.strip().split("\n")
+    assert lines == [
+        "worker <worker@agents.gitmem>|memory_insert: notes|"
+        "Gitmem-Op: memory_insert;Gitmem-Agent: worker;Gitmem-Block: notes",
+        f"{PERSON[0]} <{PERSON[1]}>|create_agent: worker|"
+        "Gitmem-Op: create_agent;Gitmem-Agent: worker",
+        f"{PERSON[0]} <{PERSON[1]}>|create_block: notes|Gitmem-Op: create_block;Gitmem-Block: notes",
+        f"{PERSON[0]} <{PERSON[1]}>|init: mem|Gitmem-Op: init",
+    ]
+    assert (path / "blocks/notes.md").read_text() == (
+        "---\nlabel: notes\ndescription: ''\nlimit: 20000\nread_only: false\n---\none\ntwo\n"
+    )
+    assert_clean(path)
+
+
+def test_a_refused_operation_changes_nothing(client: gitmem.Client) -> None:
+    client.blocks.create(label="notes", value="x" * 10, limit=20)
+    head = git(client.path, "rev-parse", "HEAD")
+    with pytest.raises(gitmem.LimitExceededError, match="21 characters requested, 20 allowed"):
+        client.blocks.update("notes", value="y" * 21)
+    with pytest.raises(gitmem.LimitExceededError):
+        client.blocks.update("notes", limit=5)
+    assert git(client.path, "rev-parse", "HEAD") == head
+    assert client.blocks.retrieve("notes").value == "x" * 10
+    assert_clean(client.path)
