@@ -1,7 +1,9 @@
 """gitmem: shared memory blocks for AI agents, stored as files in a Git repository."""
 
-from gitmem.block import Block
-from gitmem.client import Client
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from gitmem.errors import (
     ConflictError,
     GitmemError,
@@ -10,8 +12,29 @@ from gitmem.errors import (
     ReadOnlyError,
     ValidationError,
 )
-from gitmem.manifest import Agent
-from gitmem.tools import Memory
+
+if TYPE_CHECKING:
+    from gitmem.block import Block
+    from gitmem.client import Client
+    from gitmem.manifest import Agent
+    from gitmem.tools import Memory
+
+# Loaded on first use: importing dulwich is most of a short command's start-up.
+_LAZY = {
+    "Agent": "gitmem.manifest",
+    "Block": "gitmem.block",
+    "Client": "gitmem.client",
+    "Memory": "gitmem.tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gitmem' has no attribute {name!r}")
+
 
 __all__ = [
     "Agent",

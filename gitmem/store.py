@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
-from gitmem.errors import ConflictError, NotFoundError, ValidationError
+from gitmem.errors import ConflictError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id, slug
-from gitmem.manifest import Agent, agent_path
+from gitmem.manifest import Agent
 from gitmem.repo import (
     Change,
     CommitId,
@@ -23,11 +23,9 @@ from gitmem.repo import (
     blob_id,
     find_root,
 )
-from gitmem.yamlmap import dump_mapping, load_mapping
+from gitmem.view import SETTINGS, ParseCache, Settings, View
 
 T = TypeVar("T")
-SETTINGS = "gitmem.yaml"
-FORMAT = 1
 GITATTRIBUTES = "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
 UNSET: Any = object()  # "not given" for update(), where None can be a real value
 Files = dict[str, bytes | None]
@@ -43,133 +41,13 @@ class Write:
     agent: str | None = None
 
 
-@dataclass(frozen=True)
-class Settings:
-    format: int = FORMAT
-    default_limit: int = blockfmt.DEFAULT_LIMIT
-
-    def dump(self) -> bytes:
-        values = {"format": self.format, "default_limit": self.default_limit}
-        return dump_mapping(values, what=SETTINGS).encode()
-
-
-def parse_settings(data: bytes) -> Settings:
-    fm = load_mapping(
-        blockfmt.decode(data, SETTINGS),
-        path=SETTINGS,
-        first_line=1,
-        allowed=("format", "default_limit"),
-    )
-    settings = Settings(**fm.values)
-    for key, value in fm.values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {key!r} must be a positive number")
-    if settings.format > FORMAT:
-        raise ValidationError(
-            f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
-            f"this gitmem understands ({FORMAT}); upgrade gitmem"
-        )
-    return settings
-
-
-class View:
-    """Blocks and agents as of one commit; parsed files are cached by blob id."""
-
-    def __init__(self, store: Store, snap: Snapshot) -> None:
-        self.store = store
-        self.snap = snap
-        data = snap.read(SETTINGS)
-        self.settings = parse_settings(data) if data is not None else Settings()
-
-    def find_block(self, block_id: str) -> Block | None:
-        path = block_path(check_block_id(block_id))
-        sha = self.snap.blob_id(path)
-        return None if sha is None else self._block(block_id, sha)
-
-    def block(self, block_id: str) -> Block:
-        found = self.find_block(block_id)
-        if found is None:
-            raise NotFoundError(f"block {block_id!r} does not exist")
-        return found
-
-    def blocks(self) -> list[Block]:
-        return [
-            self._block(path[len("blocks/") : -len(".md")], sha)
-            for path, sha in self.snap.files("blocks")
-            if path.endswith(".md")
-        ]
-
-    def _block(self, block_id: str, sha: str) -> Block:
-        def parse() -> Block:
-            data = self.snap.repo.blob(sha)
-            parsed = blockfmt.parse(
-                data,
-                block_id=block_id,
-                path=block_path(block_id),
-                default_limit=self.settings.default_limit,
-            )
-            return replace(parsed, version=sha)
-
-        return self.store._cached(("block", block_id, sha, self.settings.default_limit), parse)
-
-    def find_agent(self, agent_id: str) -> Agent | None:
-        path = agent_path(check_agent_id(agent_id))
-        sha = self.snap.blob_id(path)
-        return None if sha is None else self._agent(agent_id, sha)
-
-    def agent(self, agent_id: str) -> Agent:
-        found = self.find_agent(agent_id)
-        if found is None:
-            raise NotFoundError(f"agent {agent_id!r} does not exist")
-        return found
-
-    def agents(self) -> list[Agent]:
-        return [
-            self._agent(path[len("agents/") : -len(".yaml")], sha)
-            for path, sha in self.snap.files("agents")
-            if path.endswith(".yaml") and "/" not in path[len("agents/") :]
-        ]
-
-    def _agent(self, agent_id: str, sha: str) -> Agent:
-        def parse() -> Agent:
-            data = self.snap.repo.blob(sha)
-            return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
-
-        return self.store._cached(("agent", agent_id, sha), parse)
-
-    def attached(self, agent: Agent) -> list[Block]:
-        """The agent's blocks in manifest order (a missing block is skipped; check reports it)."""
-        found = (self.find_block(b) for b in agent.block_ids)
-        return [b for b in found if b is not None]
-
-    def holders(self, block_id: str) -> list[Agent]:
-        return [a for a in self.agents() if block_id in a.block_ids]
-
-    def check_labels(self, agent: Agent, pending: Mapping[str, Block] | None = None) -> None:
-        """Refuse two attached blocks with one label: memory tools address blocks by label.
-
-        ``pending`` holds blocks this operation writes, as they will be.
-        """
-        seen: dict[str, str] = {}
-        for block_id in agent.block_ids:
-            found = (pending or {}).get(block_id) or self.find_block(block_id)
-            if found is None:
-                raise NotFoundError(f"block {block_id!r} does not exist")
-            if found.label in seen:
-                raise ValidationError(
-                    f"agent {agent.id!r} already has a block labelled {found.label!r} "
-                    f"({seen[found.label]!r}); labels must be unique per agent"
-                )
-            seen[found.label] = block_id
-
-
 class Store:
     """A gitmem store on disk."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.repo = GitRepo(root)
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._cache = ParseCache()
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Store:
@@ -188,7 +66,7 @@ class Store:
         content.update(files or {})
 
         def build(snap: Snapshot) -> tuple[Change, None]:
-            view = View(store, snap)
+            view = View(snap, store._cache)
             store._check_files(view, content)
             change = Change(content, "init", root.name, store.repo.person())
             return change, None
@@ -214,16 +92,8 @@ class Store:
     def close(self) -> None:
         self.repo.close()
 
-    def _cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-        if key not in self._cache:
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            self._cache[key] = make()
-        value: T = self._cache[key]
-        return value
-
     def view(self, commit: CommitId | None = None) -> View:
-        return View(self, self.repo.snapshot(commit))
+        return View(self.repo.snapshot(commit), self._cache)
 
     def transact(
         self,
@@ -236,7 +106,7 @@ class Store:
         """One operation, one commit: ``build`` says what to write and what to return."""
 
         def apply(snap: Snapshot) -> tuple[Change | None, T]:
-            write, result = build(View(self, snap))
+            write, result = build(View(snap, self._cache))
             if write is None:
                 return None, result
             who = author or self.repo.person()

@@ -21,7 +21,8 @@ from gitmem.errors import (
     ValidationError,
 )
 from gitmem.repo import agent_identity
-from gitmem.store import Store, View, Write
+from gitmem.store import Store, Write
+from gitmem.view import View
 
 READ_ONLY = "This block is read-only and cannot be edited."
 EDITED = (

@@ -1,0 +1,131 @@
+"""The top ``gitmem`` group and what every command shares. Errors become exit codes
+here and nowhere else: 1 error, 2 usage, 3 conflict (a retry may succeed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gitmem.errors import ConflictError, GitmemError
+
+EXIT_CONFLICT = 3
+
+
+class _Failed(click.ClickException):
+    exit_code = 1
+
+
+class _Conflict(_Failed):
+    exit_code = EXIT_CONFLICT
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    fd, report = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(traceback.format_exception(exc)))
+    raise _Failed(f"internal error: {exc!r} (full report in {report})")
+
+
+class _Group(click.Group):
+    """The top group: turns gitmem errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConflictError as e:
+            raise _Conflict(str(e)) from None
+        except GitmemError as e:
+            raise _Failed(str(e)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except OSError as e:
+            raise _Failed(f"{e.filename or ''}: {e.strerror}".lstrip(": ")) from None
+        except Exception as e:
+            _internal_error(e)
+
+
+def client_of(ctx: click.Context) -> Any:
+    from gitmem.client import Client
+
+    obj = ctx.find_root().obj
+    if obj.get("client") is None:
+        obj["client"] = ctx.with_resource(Client(obj["path"]))
+    return obj["client"]
+
+
+def _json(value: Any) -> str:
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return dataclasses.asdict(v)
+        return str(v)
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=plain)
+
+
+def output(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    """Print ``value`` (one item or a list) as JSON, or as ``text`` of each item."""
+    if as_json:
+        click.echo(_json(value))
+        return
+    for item in value if isinstance(value, list) else [value]:
+        line = text(item)
+        click.echo(line, nl=not line.endswith("\n"))
+
+
+def block_line(b: Any) -> str:
+    flags = " read-only" if b.read_only else ""
+    return f"{b.id}\t{b.label}\t{len(b.value)}/{b.limit}{flags}"
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def read_value(value: str | None, value_file: Path | None) -> str | None:
+    if value is not None and value_file is not None:
+        raise click.UsageError("give --value or --value-file, not both")
+    if value_file is not None:
+        return value_file.read_text(encoding="utf-8")
+    if value == "-":
+        return sys.stdin.read()
+    return value
+
+
+def value_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--value-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the value from a file.",
+    )(f)
+    return click.option("--value", help="The value; '-' reads it from stdin.")(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "path",
+    default=".",
+    metavar="PATH",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if started in PATH.",
+)
+@click.version_option(package_name="gitmem")
+@click.pass_context
+def main(ctx: click.Context, path: Path) -> None:
+    """gitmem: shared memory blocks for AI agents, kept in a Git repository.
+
+    \b
+    Example:
+      gitmem init mem && cd mem
+      gitmem blocks create --label organization --value "Acme builds robots."
+      gitmem agents create worker --block organization
+    """
+    ctx.obj = {"path": path, "client": None}

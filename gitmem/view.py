@@ -1,0 +1,156 @@
+"""Reading a store at one commit: its settings, blocks and agents (parsed files cached)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from gitmem import block as blockfmt
+from gitmem import manifest as manifestfmt
+from gitmem.block import Block, block_path
+from gitmem.errors import NotFoundError, ValidationError
+from gitmem.ids import check_agent_id, check_block_id
+from gitmem.manifest import Agent, agent_path
+from gitmem.repo import Snapshot
+from gitmem.yamlmap import dump_mapping, load_mapping
+
+T = TypeVar("T")
+SETTINGS = "gitmem.yaml"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    format: int = FORMAT
+    default_limit: int = blockfmt.DEFAULT_LIMIT
+
+    def dump(self) -> bytes:
+        values = {"format": self.format, "default_limit": self.default_limit}
+        return dump_mapping(values, what=SETTINGS).encode()
+
+
+def parse_settings(data: bytes) -> Settings:
+    fm = load_mapping(
+        blockfmt.decode(data, SETTINGS),
+        path=SETTINGS,
+        first_line=1,
+        allowed=("format", "default_limit"),
+    )
+    settings = Settings(**fm.values)
+    for key, value in fm.values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {key!r} must be a positive number")
+    if settings.format > FORMAT:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
+            f"this gitmem understands ({FORMAT}); upgrade gitmem"
+        )
+    return settings
+
+
+class ParseCache:
+    """Parsed blocks and manifests by blob id: a blob never changes, so neither does its parse."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: dict[tuple[Any, ...], Any] = {}
+        self._size = size
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        if key not in self._items:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[key] = make()
+        value: T = self._items[key]
+        return value
+
+
+class View:
+    """Blocks and agents as of one commit."""
+
+    def __init__(self, snap: Snapshot, cache: ParseCache) -> None:
+        self.snap = snap
+        self._cache = cache
+        data = snap.read(SETTINGS)
+        self.settings = parse_settings(data) if data is not None else Settings()
+
+    def find_block(self, block_id: str) -> Block | None:
+        path = block_path(check_block_id(block_id))
+        sha = self.snap.blob_id(path)
+        return None if sha is None else self._block(block_id, sha)
+
+    def block(self, block_id: str) -> Block:
+        found = self.find_block(block_id)
+        if found is None:
+            raise NotFoundError(f"block {block_id!r} does not exist")
+        return found
+
+    def blocks(self) -> list[Block]:
+        return [
+            self._block(path[len("blocks/") : -len(".md")], sha)
+            for path, sha in self.snap.files("blocks")
+            if path.endswith(".md")
+        ]
+
+    def _block(self, block_id: str, sha: str) -> Block:
+        def parse() -> Block:
+            data = self.snap.repo.blob(sha)
+            parsed = blockfmt.parse(
+                data,
+                block_id=block_id,
+                path=block_path(block_id),
+                default_limit=self.settings.default_limit,
+            )
+            return replace(parsed, version=sha)
+
+        return self._cache.get(("block", block_id, sha, self.settings.default_limit), parse)
+
+    def find_agent(self, agent_id: str) -> Agent | None:
+        path = agent_path(check_agent_id(agent_id))
+        sha = self.snap.blob_id(path)
+        return None if sha is None else self._agent(agent_id, sha)
+
+    def agent(self, agent_id: str) -> Agent:
+        found = self.find_agent(agent_id)
+        if found is None:
+            raise NotFoundError(f"agent {agent_id!r} does not exist")
+        return found
+
+    def agents(self) -> list[Agent]:
+        return [
+            self._agent(path[len("agents/") : -len(".yaml")], sha)
+            for path, sha in self.snap.files("agents")
+            if path.endswith(".yaml") and "/" not in path[len("agents/") :]
+        ]
+
+    def _agent(self, agent_id: str, sha: str) -> Agent:
+        def parse() -> Agent:
+            data = self.snap.repo.blob(sha)
+            return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
+
+        return self._cache.get(("agent", agent_id, sha), parse)
+
+    def attached(self, agent: Agent) -> list[Block]:
+        """The agent's blocks in manifest order (a missing block is skipped; check reports it)."""
+        found = (self.find_block(b) for b in agent.block_ids)
+        return [b for b in found if b is not None]
+
+    def holders(self, block_id: str) -> list[Agent]:
+        return [a for a in self.agents() if block_id in a.block_ids]
+
+    def check_labels(self, agent: Agent, pending: Mapping[str, Block] | None = None) -> None:
+        """Refuse two attached blocks with one label: memory tools address blocks by label.
+
+        ``pending`` holds blocks this operation writes, as they will be.
+        """
+        seen: dict[str, str] = {}
+        for block_id in agent.block_ids:
+            found = (pending or {}).get(block_id) or self.find_block(block_id)
+            if found is None:
+                raise NotFoundError(f"block {block_id!r} does not exist")
+            if found.label in seen:
+                raise ValidationError(
+                    f"agent {agent.id!r} already has a block labelled {found.label!r} "
+                    f"({seen[found.label]!r}); labels must be unique per agent"
+                )
+            seen[found.label] = block_id
