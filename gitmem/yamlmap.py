@@ -51,6 +51,8 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
         values = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        if e.context_mark and mark and mark.line >= text.count("\n"):
+            mark = e.context_mark  # found at the end: point at what was left open
         line = first_line + (mark.line if mark else 0)
         raise ValidationError(f"{path}:{line}: invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
