@@ -84,10 +84,9 @@ class RawTree:
                 records.insert(i, _record(name, *new))
         return RawTree(keys, records)
 
-    def to_dulwich(self) -> Tree:
-        tree = Tree.from_raw_string(Tree.type_num, b"".join(self.records))
-        assert isinstance(tree, Tree)
-        return tree
+    def raw(self) -> bytes:
+        """The tree object's contents, as git stores them."""
+        return b"".join(self.records)
 
 
 def _entry(key: bytes, record: bytes) -> Entry:

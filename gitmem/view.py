@@ -71,8 +71,12 @@ class View:
     def __init__(self, snap: Snapshot, cache: ParseCache) -> None:
         self.snap = snap
         self._cache = cache
-        data = snap.read(SETTINGS)
-        self.settings = parse_settings(data) if data is not None else Settings()
+        sha = snap.blob_id(SETTINGS)
+        self.settings = (
+            cache.get(("settings", sha), lambda: parse_settings(snap.repo.blob(sha)))
+            if sha is not None
+            else Settings()
+        )
 
     def find_block(self, block_id: str) -> Block | None:
         path = block_path(check_block_id(block_id))
