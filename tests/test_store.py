@@ -37,7 +37,7 @@ def test_init_refuses_existing_repositories_and_non_empty_directories(tmp_path: 
 
 def test_opening_something_that_is_not_a_store_says_so(tmp_path: Path) -> None:
     with pytest.raises(
-        NotFoundError, match="not a gitmem store: .*; create one with 'gitmem init'"
+        NotFoundError, match=r"not a gitmem store: .*; create one with 'gitmem init'"
     ):
         gitmem.Client(tmp_path)
 
