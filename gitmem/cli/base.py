@@ -47,6 +47,10 @@ class _Group(click.Group):
             raise _Failed(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`gitmem ... | head`): stop quietly, as git does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(141) from None
         except OSError as e:
             raise _Failed(f"{e.filename or ''}: {e.strerror}".lstrip(": ")) from None
         except Exception as e:
