@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
@@ -12,8 +12,10 @@ from gitmem.block import Block, block_path
 from gitmem.errors import NotFoundError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent, agent_path
-from gitmem.repo import Snapshot
 from gitmem.yamlmap import dump_mapping, load_mapping
+
+if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
+    from gitmem.repo import Snapshot
 
 T = TypeVar("T")
 SETTINGS = "gitmem.yaml"
