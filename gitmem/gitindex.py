@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from dulwich.file import GitFile
 from dulwich.index import (
@@ -31,8 +34,40 @@ from dulwich.objects import ObjectID
 
 _HEADER = struct.Struct(">4sLL")
 _FLAGS = struct.Struct(">H")
+_STAT = struct.Struct(">10L20s")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size, sha
 _EXTENDED = 0x4000
 _NAME_MASK = 0xFFF
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One stage-0 entry: the blob staged at a path and the file's stat when staged."""
+
+    sha: str
+    ctime: tuple[int, int]
+    mtime: tuple[int, int]
+    ino: int
+    size: int
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        """Whether the file looks untouched since it was staged (git's stat check)."""
+        return (
+            self.mtime == _split_ns(st.st_mtime_ns)
+            and self.ctime == _split_ns(st.st_ctime_ns)
+            and self.ino == st.st_ino & 0xFFFFFFFF
+            and self.size == st.st_size & 0xFFFFFFFF
+        )
+
+
+def _split_ns(ns: int) -> tuple[int, int]:
+    return ns // 1_000_000_000 & 0xFFFFFFFF, ns % 1_000_000_000
+
+
+def _staged(ctime: object, mtime: object, ino: int, size: int, sha: bytes) -> Staged:
+    def pair(t: object) -> tuple[int, int]:
+        return (t[0], t[1]) if isinstance(t, tuple) else (int(t), 0)  # type: ignore[call-overload]
+
+    return Staged(sha.decode(), pair(ctime), pair(mtime), ino, size)
 
 
 class SplitIndex:
@@ -61,6 +96,19 @@ class SplitIndex:
 
     def conflicted(self, name: bytes) -> bool:
         return any((name, stage) in self.records for stage in (1, 2, 3))
+
+    def staged(self) -> Iterator[tuple[bytes, Staged | None]]:
+        """Every path with its stage-0 entry (None: the path is in conflict)."""
+        last = None
+        for name, stage in self.keys:  # sorted: a path's lowest stage comes first
+            if name == last:
+                continue
+            last = name
+            if stage:
+                yield name, None
+                continue
+            cs, cn, ms, mn, _, ino, _, _, _, size, sha = _STAT.unpack_from(self.records[(name, 0)])
+            yield name, _staged((cs, cn), (ms, mn), ino, size, sha.hex().encode())
 
     def set(self, name: bytes, entry: IndexEntry | None) -> None:
         key = (name, 0)
@@ -97,6 +145,14 @@ class WholeIndex:
 
     def conflicted(self, name: bytes) -> bool:
         return isinstance(self.entries.get(name), ConflictedIndexEntry)
+
+    def staged(self) -> Iterator[tuple[bytes, Staged | None]]:
+        """Every path with its stage-0 entry (None: the path is in conflict)."""
+        for name, e in self.entries.items():
+            if isinstance(e, IndexEntry):
+                yield name, _staged(e.ctime, e.mtime, e.ino, e.size, e.sha)
+            else:
+                yield name, None
 
     def set(self, name: bytes, entry: IndexEntry | None) -> None:
         if entry is None:
@@ -148,6 +204,15 @@ def entry_for(path: str, sha: ObjectID) -> IndexEntry:
     )
 
 
+def read_index(path: str) -> Entries:
+    """The index at ``path`` as it is now (read only: no lock taken, nothing cached)."""
+    try:
+        with open(path, "rb") as f:
+            return _parse(f.read())
+    except FileNotFoundError:
+        return _parse(b"")
+
+
 class GitIndex:
     """``.git/index``, parsed once and re-read only when someone else rewrote it."""
 
@@ -172,12 +237,7 @@ class GitIndex:
         with GitFile(self._path, "wb", fsync=False) as f:
             stamp = self._stat()
             if self._parsed is None or stamp != self._stamp:
-                try:
-                    with open(self._path, "rb") as r:
-                        data = r.read()
-                except FileNotFoundError:
-                    data = b""
-                self._parsed = _parse(data)
+                self._parsed = read_index(self._path)
             try:
                 yield self._parsed
             except BaseException:
@@ -185,3 +245,51 @@ class GitIndex:
                 raise
             f.write(self._parsed.serialize())
         self._stamp = self._stat()
+
+
+class Bases:
+    """For each path an operation left alone because a person had changed it,
+    the version that change started from: the branch's version of the path
+    then, recorded against the index entry the person had (None: no entry).
+
+    ``.git/gitmem/bases`` (JSON), read and written under ``index.lock``. A
+    record holds while the index entry is unchanged; while none holds, no
+    operation touched the path since the entry was written, so the branch's
+    version is the base.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._records: dict[str, list[str | None]] | None = None
+        self._dirty = False
+
+    def get(self) -> dict[str, tuple[str | None, str | None]]:
+        """Every record: path -> (index entry's blob id, base blob id)."""
+        return {path: (entry, base) for path, (entry, base) in self._load().items()}
+
+    def _load(self) -> dict[str, list[str | None]]:
+        if self._records is None:
+            try:
+                self._records = json.loads(self._path.read_bytes())
+            except FileNotFoundError:
+                self._records = {}
+        return self._records
+
+    def keep(self, path: str, entry: str | None, base: str | None) -> None:
+        """Record ``base`` for ``path`` unless the same entry has one already."""
+        records = self._load()
+        if path not in records or records[path][0] != entry:
+            records[path] = [entry, base]
+            self._dirty = True
+
+    def drop(self, path: str) -> None:
+        if self._path.exists() and self._load().pop(path, None) is not None:
+            self._dirty = True
+
+    def save(self) -> None:
+        if self._dirty:
+            tmp = self._path.with_name(self._path.name + ".tmp")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self._load(), indent=0, sort_keys=True))
+            os.replace(tmp, self._path)
+            self._dirty = False

@@ -15,18 +15,19 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from dulwich.file import FileLocked, GitFile
+from dulwich.index import IndexEntry
 from dulwich.objects import Commit, ObjectID, Tree
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
 from gitmem.errors import ConflictError, NotFoundError
-from gitmem.gitindex import Entries, GitIndex, entry_for
+from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
@@ -56,7 +57,13 @@ def agent_identity(agent_id: str) -> Identity:
 
 @dataclass(frozen=True)
 class Change:
-    """What one operation writes: file contents by path (None deletes) and who/why."""
+    """What one operation writes: file contents by path (None deletes) and who/why.
+
+    ``from_disk`` names the paths whose content a person wrote in the working
+    tree, each with the blob id of the file as it was read (None: no file).
+    Their index entries become the commit's version, and the file is rewritten
+    to it only if it is still as it was read.
+    """
 
     files: Mapping[str, bytes | None]
     op: str
@@ -64,13 +71,16 @@ class Change:
     author: Identity
     agent: str | None = None
     blocks: tuple[str, ...] = ()
+    subject: str | None = None
+    from_disk: Mapping[str, str | None] = field(default_factory=dict)
 
     def message(self) -> bytes:
         trailers = [Trailer("Gitmem-Op", self.op)]
         if self.agent:
             trailers.append(Trailer("Gitmem-Agent", self.agent))
         trailers += [Trailer("Gitmem-Block", b) for b in self.blocks]
-        return f"{self.op}: {self.target}\n\n".encode() + format_trailers(trailers)
+        subject = self.subject or f"{self.op}: {self.target}"
+        return f"{subject}\n\n".encode() + format_trailers(trailers)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,19 @@ def object_id(kind: bytes, raw: bytes) -> ObjectID:
 def blob_id(data: bytes) -> str:
     """The Git blob id of ``data``; a block's version."""
     return object_id(b"blob", data).decode()
+
+
+def disk_blob_id(path: Path) -> str | None:
+    """The blob id of the file at ``path`` (None: no file). A symlink or a
+    directory is never read: it gets a marker that no blob id equals."""
+    try:
+        if path.is_symlink():
+            return "symlink"
+        return blob_id(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        return "directory"
 
 
 def find_root(start: Path) -> Path:
@@ -196,6 +219,7 @@ class GitRepo:
         self._gitdir = Path(self._git.controldir())
         self._index = GitIndex(str(self._gitdir / "index"))
         self._objects = str(self._git.object_store.path)
+        self._bases_file = self._gitdir / "gitmem" / "bases"
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
         self._cache_lock = threading.Lock()
@@ -213,6 +237,35 @@ class GitRepo:
 
     def close(self) -> None:
         self._git.close()
+
+    @property
+    def gitdir(self) -> Path:
+        return self._gitdir
+
+    def read_index(self, path: Path | None = None) -> Entries:
+        """The index as it is now (``path``: another index file, such as the one
+        ``git commit -a`` hands its hooks in ``GIT_INDEX_FILE``). Read only."""
+        return read_index(str(path or self._gitdir / "index"))
+
+    def config(self, section: tuple[str, ...], name: str) -> str | None:
+        """A git setting as git reads it (repository, then global, then system)."""
+        stack = self._git.get_config_stack()
+        try:
+            value = stack.get(tuple(s.encode() for s in section), name.encode())
+        except KeyError:
+            return None
+        return bytes(value).decode(errors="replace")
+
+    def set_config(self, section: tuple[str, ...], name: str, value: str) -> None:
+        """Set a key in the repository's own ``.git/config``."""
+        config = self._git.get_config()
+        config.set(tuple(s.encode() for s in section), name.encode(), value.encode())
+        config.write_to_path()
+
+    def bases(self) -> dict[str, tuple[str | None, str | None]]:
+        """The version each change a person made on disk started from, where an
+        operation left it alone: path -> (index entry, base); see ``Bases``."""
+        return Bases(self._bases_file).get()
 
     # -- reading ---------------------------------------------------------
 
@@ -301,11 +354,14 @@ class GitRepo:
                     return result
                 new_tree = self._write_tree(old.tree, change.files)
                 if new_tree.keys == old.tree.keys and new_tree.records == old.tree.records:
+                    # Nothing to commit; a person's file may still need refreshing.
+                    self._update_worktree(old, old, [], change.from_disk)
                     return result
                 commit = self._write_commit(old.commit, new_tree, change)
                 if self._move_branch(old.commit, commit, change):
                     break
-            self._update_worktree(old, Snapshot(self, commit, new_tree), list(change.files))
+            new = Snapshot(self, commit, new_tree)
+            self._update_worktree(old, new, list(change.files), change.from_disk)
             return result
 
     def _write_tree(self, tree: RawTree, files: Mapping[str, bytes | None]) -> RawTree:
@@ -391,50 +447,79 @@ class GitRepo:
 
     # -- index and working tree -----------------------------------------
 
-    def _update_worktree(self, old: Snapshot, new: Snapshot, paths: list[str]) -> None:
+    def _update_worktree(
+        self,
+        old: Snapshot,
+        new: Snapshot,
+        paths: list[str],
+        from_disk: Mapping[str, str | None] | None = None,
+    ) -> None:
         """Make index and files match ``new`` for ``paths``, except where a person
-        has changed a file (on disk or staged) since ``old``: that is left alone."""
+        has changed a file (on disk or staged) since ``old``: that is left alone.
+        Paths ``from_disk`` were the person's: see ``Change``."""
+        claimed = from_disk or {}
+        if not paths and not claimed:
+            return
 
         def update() -> None:
             with self._index.locked() as index:
+                bases = Bases(self._bases_file)
                 for path in paths:
-                    self._sync_path(index, path, old.blob_id(path), new.blob_id(path))
+                    if path not in claimed:
+                        self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
+                for path, read in claimed.items():
+                    self._sync_claimed(index, bases, path, read, new.blob_id(path))
+                bases.save()
 
         self._with_git_lock(update)
 
     def _sync_path(
-        self, index: Entries, path: str, old_sha: str | None, new_sha: str | None
+        self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
     ) -> None:
         name = path.encode()
-        staged = index.sha(name)
-        if index.conflicted(name) or (staged.decode() if staged else None) != old_sha:
+        if index.conflicted(name):
             return
-        full = self.root / path
-        if self._disk_blob_id(full) != old_sha:
+        raw = index.sha(name)
+        staged = raw.decode() if raw else None
+        if staged == old_sha and disk_blob_id(self.root / path) == old_sha:
+            self._check_out(index, bases, path, new_sha)
+        else:
+            bases.keep(path, staged, old_sha)  # what the person's change started from
+
+    def _sync_claimed(
+        self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
+    ) -> None:
+        if disk_blob_id(self.root / path) == read:
+            self._check_out(index, bases, path, new_sha)
             return
+        bases.drop(path)
+        if new_sha is None:
+            index.set(path.encode(), None)
+        else:
+            # Saved again since it was read: keep the newer file; the commit
+            # becomes the base of that edit. No stat, so git re-reads the file.
+            unstatted = IndexEntry(
+                (0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(new_sha.encode())
+            )
+            index.set(path.encode(), unstatted)
+
+    def _check_out(self, index: Entries, bases: Bases, path: str, new_sha: str | None) -> None:
+        """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index."""
+        bases.drop(path)
+        name, full = path.encode(), self.root / path
         if new_sha is None:
             with suppress(FileNotFoundError):
                 full.unlink()
             _remove_empty_dirs(full.parent, self.root)
             index.set(name, None)
             return
-        full.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._gitdir / "gitmem" / f"tmp-{os.getpid()}-{threading.get_ident()}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(self.blob(new_sha))
-        os.replace(tmp, full)
+        if disk_blob_id(full) != new_sha:
+            full.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._gitdir / "gitmem" / f"tmp-{os.getpid()}-{threading.get_ident()}"
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(self.blob(new_sha))
+            os.replace(tmp, full)
         index.set(name, entry_for(str(full), ObjectID(new_sha.encode())))
-
-    @staticmethod
-    def _disk_blob_id(path: Path) -> str | None:
-        try:
-            if path.is_symlink():
-                return "symlink"
-            return blob_id(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
-            return "directory"
 
     # -- the store lock --------------------------------------------------
 
