@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from gitmem import hooks, worktree
 from gitmem.block import Block
 from gitmem.data import data_dir, store_files
 from gitmem.manifest import Agent
+from gitmem.merge import Strategy
 from gitmem.repo import LogEntry
 from gitmem.store import UNSET, Store
 from gitmem.tools import Memory
@@ -35,6 +37,7 @@ class Client:
         files = store_files(data_dir("sample_repo")) if sample else {}
         client = cls.__new__(cls)
         client._attach(Store.init(path, files))
+        hooks.install(client._store.repo)
         return client
 
     @property
@@ -44,6 +47,25 @@ class Client:
     def history(self, limit: int | None = None) -> list[LogEntry]:
         """The store's commits, newest first: who did which operation on what."""
         return self._store.repo.log(limit)
+
+    def status(self, paths: Iterable[str] | None = None) -> list[worktree.FileStatus]:
+        """Blocks and manifests changed on disk, each with its problem (None: valid)."""
+        return worktree.status(self._store, paths)
+
+    def commit(
+        self,
+        paths: Iterable[str] | None = None,
+        *,
+        message: str | None = None,
+        strategy: Strategy | None = None,
+    ) -> worktree.Outcome:
+        """Commit files changed on disk (all, or ``paths``) as the person, merged
+        with the branch; invalid and conflicting files are reported, not committed."""
+        return worktree.commit_changed(self._store, paths, message=message, strategy=strategy)
+
+    def edit(self, block_id: str, run_editor: Callable[[Path], int]) -> worktree.Outcome:
+        """Edit a block with ``run_editor(file) -> exit status`` and commit the save."""
+        return worktree.edit(self._store, block_id, run_editor)
 
     def close(self) -> None:
         self._store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from gitmem.repo import (
     blob_id,
     find_root,
 )
+from gitmem.validate import check_files
 from gitmem.view import SETTINGS, ParseCache, Settings, View
 
 T = TypeVar("T")
@@ -33,12 +34,18 @@ Files = dict[str, bytes | None]
 
 @dataclass(frozen=True)
 class Write:
-    """What an operation writes, and the block and agent ids its commit names."""
+    """What an operation writes, and the block and agent ids its commit names.
+
+    ``subject`` replaces the commit's ``<op>: <target>`` subject; ``from_disk``:
+    see ``repo.Change``.
+    """
 
     files: Files
     target: str
     blocks: tuple[str, ...] = ()
     agent: str | None = None
+    subject: str | None = None
+    from_disk: Mapping[str, str | None] = field(default_factory=dict)
 
 
 class Store:
@@ -66,28 +73,14 @@ class Store:
         content.update(files or {})
 
         def build(snap: Snapshot) -> tuple[Change, None]:
-            view = View(snap, store._cache)
-            store._check_files(view, content)
+            problems = check_files(View(snap, store._cache), content)
+            if problems:
+                raise ValidationError(problems[min(problems)])
             change = Change(content, "init", root.name, store.repo.person())
             return change, None
 
         store.repo.transact(build)
         return store
-
-    def _check_files(self, view: View, files: Mapping[str, bytes]) -> None:
-        agents = []
-        blocks: dict[str, Block] = {}
-        for path, data in files.items():
-            if path.startswith("blocks/") and path.endswith(".md"):
-                block_id = path[len("blocks/") : -len(".md")]
-                blocks[block_id] = blockfmt.parse(data, block_id=block_id, path=path)
-            elif path.startswith("agents/") and path.endswith(".yaml"):
-                agent_id = path[len("agents/") : -len(".yaml")]
-                agents.append(manifestfmt.parse(data, agent_id=agent_id, path=path))
-            elif path not in (SETTINGS, ".gitattributes"):
-                raise ValidationError(f"{path}: not a block or an agent manifest")
-        for agent in agents:
-            view.check_labels(agent, blocks)
 
     def close(self) -> None:
         self.repo.close()
@@ -110,7 +103,16 @@ class Store:
             if write is None:
                 return None, result
             who = author or self.repo.person()
-            change = Change(write.files, op, write.target, who, agent or write.agent, write.blocks)
+            change = Change(
+                write.files,
+                op,
+                write.target,
+                who,
+                agent or write.agent,
+                write.blocks,
+                write.subject,
+                write.from_disk,
+            )
             return change, result
 
         return self.repo.transact(apply)

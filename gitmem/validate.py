@@ -136,13 +136,6 @@ def _together(
     for gone in (k for k, a in agents.items() if a is None):
         everyone.pop(gone, None)
     found: dict[str, str] = {}
-    for agent_id, agent in agents.items():
-        if agent is None:
-            continue
-        path = agent_path(agent_id)
-        problem = _labels(view, agent, pending)
-        if problem:
-            found[path] = f"{path}:{_key_line(files[path], 'blocks')}: {problem}"
     for block_id, block in blocks.items():
         path = block_path(block_id)
         holders = [a.id for a in everyone.values() if block_id in a.block_ids]
@@ -154,10 +147,18 @@ def _together(
                 )
             continue
         for holder in holders:
-            problem = None if holder in agents else _labels(view, everyone[holder], pending)
+            problem = _labels(view, everyone[holder], pending)
             if problem:
                 found[path] = f"{path}:{_key_line(files[path], 'label')}: {problem}"
                 break
+    # A manifest is checked against the blocks that passed: the label a block
+    # file changed is that file's problem, not the manifest's.
+    passed = {k: b for k, b in pending.items() if block_path(k) not in found}
+    for agent_id, agent in agents.items():
+        path = agent_path(agent_id)
+        problem = _labels(view, agent, passed) if agent else None
+        if problem:
+            found[path] = f"{path}:{_key_line(files[path], 'blocks')}: {problem}"
     return found
 
 

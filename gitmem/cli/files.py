@@ -1,0 +1,110 @@
+"""``gitmem status``, ``gitmem commit`` and ``gitmem edit``: files people change on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import click
+
+from gitmem.cli.base import client_of, json_option, main, output
+from gitmem.errors import ConflictError, ValidationError
+
+
+def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None:
+    """PATHs as given (relative to -C or the current directory) as paths in the store."""
+    if not paths:
+        return None
+    root = client_of(ctx).path
+    here = Path(ctx.find_root().obj["path"]).absolute()
+    found = []
+    for given in paths:
+        rel = Path(os.path.relpath(os.path.normpath(here / given), root)).as_posix()
+        if rel.startswith("../") or rel == "..":
+            raise click.BadParameter(f"{given} is outside the store {root}", param_hint="PATH")
+        found.append(rel)
+    return found
+
+
+@main.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """List blocks and manifests changed on disk: modified, new or deleted, and
+    'valid' or the problem that keeps the file from being committed.
+
+    \b
+    Example:
+      gitmem status
+    """
+    found = client_of(ctx).status(_store_paths(ctx, paths))
+    output(found, as_json, lambda s: f"{s.change}\t{s.path}\t{s.problem or 'valid'}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("-m", "--message", help="The commit's subject (default: 'commit: <ids>').")
+@click.option(
+    "--strategy",
+    type=click.Choice(["ours", "theirs"]),
+    help="Resolve conflicting hunks with your file's side (ours) or the branch's (theirs).",
+)
+@click.pass_context
+def commit(
+    ctx: click.Context, paths: tuple[str, ...], message: str | None, strategy: str | None
+) -> None:
+    """Commit blocks and manifests changed on disk (all, or just PATHs) as you.
+
+    Each file is merged with whatever the branch got meanwhile. Invalid files
+    and conflicts are listed, not committed, and left as they are (exit 1 for
+    invalid files, 3 for conflicts).
+
+    \b
+    Example:
+      gitmem commit -m "Reword the onboarding policy" blocks/organization.md
+    """
+    outcome = client_of(ctx).commit(
+        _store_paths(ctx, paths),
+        message=message,
+        strategy=strategy,
+    )
+    if outcome.committed:
+        click.echo(f"committed {', '.join(outcome.committed)}")
+    elif not outcome.refused and not outcome.conflicts:
+        click.echo("nothing to commit")
+    for problem in outcome.refused.values():
+        click.echo(problem, err=True)
+    for conflict in outcome.conflicts:
+        click.echo(conflict.merged.report("yours", "branch"), err=True)
+    if outcome.conflicts:
+        raise ConflictError(
+            f"{len(outcome.conflicts)} file(s) not committed: they conflict with changes made "
+            "meanwhile; your files are as you left them (resolve, or use --strategy ours|theirs)"
+        )
+    if outcome.refused:
+        raise ValidationError(
+            f"{len(outcome.refused)} file(s) not committed; fix them and commit again"
+        )
+
+
+def run_editor(file: Path) -> int:
+    """Run $VISUAL, else $EDITOR, else vi on ``file`` the way git runs editors."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    return subprocess.run(["sh", "-c", f'{editor} "$@"', editor, str(file)], check=False).returncode
+
+
+@main.command()
+@click.argument("block_id")
+@click.pass_context
+def edit(ctx: click.Context, block_id: str) -> None:
+    """Edit a block in $VISUAL or $EDITOR; saving commits it, merged with any
+    change made meanwhile. On a conflict the editor opens again with markers.
+
+    \b
+    Example:
+      EDITOR=nano gitmem edit organization
+    """
+    outcome = client_of(ctx).edit(block_id, run_editor)
+    click.echo(f"committed {', '.join(outcome.committed)}" if outcome.committed else "no changes")

@@ -1,0 +1,128 @@
+"""Plain git in a store: the hooks gitmem installs into ``.git/hooks``, what they
+check, and the block-aware merge driver git runs for blocks and manifests.
+
+Installed the way pre-commit installs its hooks: each script is stamped, a
+hook that was there before is kept as ``<hook>.legacy`` and run first, running
+it again is harmless, and the script calls the Python that installed it.
+Nothing is ever run from the store's own files: they arrive by pull.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitmem.data import data_dir
+from gitmem.errors import ValidationError
+from gitmem.merge import Merged, merge_file
+from gitmem.validate import check_files
+from gitmem.view import SETTINGS, Settings, parse_settings
+
+if TYPE_CHECKING:  # the merge driver starts once per file: it loads no Git objects
+    from gitmem.repo import GitRepo
+    from gitmem.store import Store
+
+# Each hook and the script in hooks/ it runs: a merge commit is checked like
+# any other (git's own sample pre-merge-commit runs pre-commit too).
+HOOKS = {"pre-commit": "pre-commit", "pre-merge-commit": "pre-commit"}
+STAMP = "# gitmem-hook"
+DRIVER = "gitmem"
+# ``python -m gitmem`` would import a gitmem/ from the current directory, which
+# for hooks and merge drivers is the store: take it off the path first. (Lines,
+# not ';': git's config reads an unquoted ';' as the start of a comment.)
+MAIN = (
+    "import sys\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.')]\n"
+    "from gitmem.cli import main\n"
+    "main(prog_name='gitmem')"
+)
+
+
+def gitmem_command() -> str:
+    """The shell command that runs this gitmem, wherever git runs it from."""
+    return f'{shlex.quote(sys.executable)} -c "{MAIN}"'
+
+
+def install(repo: GitRepo) -> list[str]:
+    """Install the hooks and the merge driver; return what was done, for people to read."""
+    hooks = repo.gitdir / "hooks"
+    hooks.mkdir(exist_ok=True)
+    said = []
+    for name, script in HOOKS.items():
+        target = hooks / name
+        if (target.exists() or target.is_symlink()) and not _is_ours(target):
+            legacy = hooks / f"{name}.legacy"
+            if legacy.exists() or legacy.is_symlink():
+                raise ValidationError(
+                    f"{target} is not gitmem's and {legacy.name} exists too; "
+                    "move one of them away and install again"
+                )
+            os.replace(target, legacy)
+            said.append(f"kept the existing {name} hook as {legacy.name}; it runs first")
+        text = (data_dir("hooks") / script).read_text(encoding="utf-8")
+        text = text.replace("@INSTALL_PYTHON@", shlex.quote(sys.executable))
+        text = text.replace("@MAIN@", MAIN)
+        tmp = hooks / f".{name}.gitmem-tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o755)
+        os.replace(tmp, target)
+    said.append(f"installed the {' and '.join(HOOKS)} hooks in {hooks}")
+    repo.set_config(("merge", DRIVER), "name", "gitmem block-aware merge of blocks and manifests")
+    repo.set_config(("merge", DRIVER), "driver", f"{gitmem_command()} merge-driver %O %A %B %P")
+    said.append(f"configured the merge driver merge.{DRIVER}.driver")
+    hooks_path = repo.config(("core",), "hooksPath")
+    if hooks_path:
+        said.append(
+            f"warning: core.hooksPath is set to {hooks_path}, so git does not run the hooks "
+            f"in {hooks}; unset it for this store: git config core.hooksPath {hooks}"
+        )
+    return said
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return any(f.readline().startswith(STAMP) for _ in range(5))
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def check_index(store: Store, index_file: Path) -> list[str]:
+    """Why a commit of the index at ``index_file`` must be refused (empty: it may go on)."""
+    from gitmem.gitworktree import staged_changes
+
+    changes = staged_changes(store.repo, index_file)
+    files = {p: None if sha is None else store.repo.blob(sha) for p, sha in changes.items()}
+    problems = check_files(store.view(), files, markers=True)
+    return [problems[p] for p in sorted(problems)]
+
+
+def merge_files(base: Path, ours: Path, theirs: Path, path: str, root: Path) -> Merged:
+    """What git's merge driver does: merge into ``ours`` (git's %A) in place.
+
+    Clean: the merged file. Otherwise: the conflicts between markers, or the
+    merged text that is not valid, for the person to fix.
+    """
+    merged = merge_file(
+        path,
+        base.read_bytes(),
+        ours.read_bytes(),
+        theirs.read_bytes(),
+        default_limit=_settings(root).default_limit,
+    )
+    result = merged.data if merged.clean else merged.marked
+    if result is not None:
+        ours.write_bytes(result)
+    return merged
+
+
+def _settings(root: Path) -> Settings:
+    # Read from the file, not the repository: a merge driver starts once per
+    # file, so it stays clear of loading Git objects.
+    try:
+        return parse_settings((root / SETTINGS).read_bytes())
+    except (OSError, ValidationError):
+        return Settings()

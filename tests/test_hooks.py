@@ -1,0 +1,238 @@
+"""Plain git in a store: the installed hooks and the merge driver, run by the real
+git binary (which runs the hook scripts, which run this gitmem)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import gitmem
+from gitmem.cli import main
+from tests.conftest import assert_clean, git
+
+ORG = "blocks/organization.md"
+QUEUE = "blocks/task_queue.md"
+
+
+def run_git(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_init_installs_stamped_hooks_and_the_merge_driver(client: gitmem.Client) -> None:
+    hooks = client.path / ".git/hooks"
+    for name in ("pre-commit", "pre-merge-commit"):
+        text = (hooks / name).read_text()
+        assert text.startswith("#!/bin/sh\n# gitmem-hook: installed by `gitmem hooks install`")
+        assert f"INSTALL_PYTHON={sys.executable}\n" in text
+        assert os.access(hooks / name, os.X_OK)
+    driver = git(client.path, "config", "merge.gitmem.driver").strip()
+    assert driver.startswith(f'{sys.executable} -c "import sys\n')
+    assert driver.endswith('" merge-driver %O %A %B %P')
+    assert (client.path / ".gitattributes").read_text() == (
+        "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
+    )
+
+
+def test_the_hook_refuses_a_plain_git_commit_of_an_over_limit_block(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    before = git(store, "rev-parse", "HEAD")
+    replace_in(store / "blocks/system_config.md", "limit: 5000", "limit: 20")
+
+    refused = run_git(store, "commit", "-a", "-m", "lower the limit")  # -a: git's own index
+
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "blocks/system_config.md:7: value is too long: 86 characters requested, 20 allowed\n"
+        "Error: gitmem: commit refused; fix the files above, git add them and commit again\n"
+    )
+    assert git(store, "rev-parse", "HEAD") == before
+    replace_in(store / "blocks/system_config.md", "limit: 20", "limit: 200")
+    git(store, "commit", "-a", "-m", "lower the limit")
+    assert sample.blocks.retrieve("system_config").limit == 200
+    assert_clean(store)
+
+
+def test_the_hook_checks_what_is_staged_not_the_working_tree(sample: gitmem.Client) -> None:
+    store = sample.path
+    replace_in(store / ORG, "08:00-18:00", "09:00-17:00")
+    git(store, "add", ORG)
+    replace_in(store / ORG, "read_only: false", "readonly: false")  # not staged
+    git(store, "commit", "-m", "hours")
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+
+    git(store, "add", ORG)
+    refused = run_git(store, "commit", "-m", "typo")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("blocks/organization.md:5: unknown key 'readonly'")
+
+
+def test_the_hook_refuses_unresolved_conflict_markers_and_stray_files(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    replace_in(store / ORG, "Acme", "<<<<<<< ours\nx\n=======\ny\n>>>>>>> theirs\nAcme")
+    (store / "notes.txt").write_text("a note\n")
+    git(store, "add", "-A")
+
+    refused = run_git(store, "commit", "-m", "oops")
+
+    assert refused.returncode == 1
+    assert refused.stderr.split("\n")[:2] == [
+        "blocks/organization.md:7: unresolved conflict (<<<<<<< ... >>>>>>> lines); "
+        "resolve it first",
+        "notes.txt: not a block or an agent manifest "
+        "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)",
+    ]
+
+
+def test_a_foreign_hook_is_kept_as_legacy_runs_first_and_install_is_safe_to_repeat(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    hook = store / ".git/hooks/pre-commit"
+    foreign = '#!/bin/sh\necho "legacy ran" >> "$(git rev-parse --git-dir)/legacy.log"\n'
+    hook.write_text(foreign)
+    hook.chmod(0o755)
+
+    first = CliRunner().invoke(main, ["-C", str(store), "hooks", "install"])
+    again = CliRunner().invoke(main, ["-C", str(store), "hooks", "install"])
+
+    assert first.stdout.startswith(
+        "kept the existing pre-commit hook as pre-commit.legacy; it runs first\n"
+    )
+    assert again.exit_code == 0 and "legacy" not in again.stdout
+    assert (store / ".git/hooks/pre-commit.legacy").read_text() == foreign
+    replace_in(store / ORG, "08:00-18:00", "09:00-17:00")
+    git(store, "commit", "-a", "-m", "hours")
+    assert (store / ".git/legacy.log").read_text() == "legacy ran\n"
+
+    (store / ".git/hooks/pre-commit.legacy").write_text("#!/bin/sh\necho no >&2; exit 7\n")
+    replace_in(store / ORG, "09:00-17:00", "10:00-16:00")
+    refused = run_git(store, "commit", "-a", "-m", "hours")
+    assert (refused.returncode, refused.stderr) == (1, "no\n")
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+
+
+def test_hooks_never_run_code_from_the_store(sample: gitmem.Client) -> None:
+    store = sample.path
+    (store / "gitmem").mkdir()
+    (store / "gitmem/__init__.py").write_text("open('/dev/null'); raise SystemExit('pwned')\n")
+    (store / "gitmem.py").write_text("raise SystemExit('pwned')\n")
+    replace_in(store / ORG, "08:00-18:00", "09:00-17:00")
+    git(store, "add", ORG)
+
+    done = run_git(store, "commit", "-m", "hours")
+
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+# -- plain git merge ------------------------------------------------------------
+
+
+def branches(store: Path) -> None:
+    """A branch `other` made from main, for each side to change."""
+    git(store, "branch", "other")
+
+
+def test_git_merge_of_two_branches_that_each_appended_to_a_block_keeps_both(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    branches(store)
+    sample.agents.memory("supervisor").memory_insert("task_queue", "[todo] T-2: call Maria")
+    git(store, "checkout", "-q", "other")
+    with gitmem.Client(store) as other:
+        other.agents.memory("worker").memory_insert("task_queue", "[todo] T-3: file report")
+        other.agents.blocks.detach("handoff_context", agent_id="worker")
+    git(store, "checkout", "-q", "main")
+    sample.agents.blocks.attach("user_preferences", agent_id="worker")
+
+    git(store, "merge", "-q", "-m", "merge other", "other")
+
+    assert sample.blocks.retrieve("task_queue").value.split("\n")[-2:] == [
+        "[todo] T-2: call Maria",
+        "[todo] T-3: file report",
+    ]
+    blocks = sample.agents.retrieve("worker").block_ids
+    assert "user_preferences" in blocks and "handoff_context" not in blocks
+    assert git(store, "log", "-1", "--format=%p").count(" ") == 1  # a real merge commit
+    assert_clean(store)
+
+
+def test_git_merge_of_real_conflicts_leaves_markers_and_fails(sample: gitmem.Client) -> None:
+    store = sample.path
+    branches(store)
+    sample.blocks.update("organization", limit=15000)
+    sample.agents.memory("worker").memory_replace("organization", "08:00-18:00", "09:00-17:00")
+    git(store, "checkout", "-q", "other")
+    with gitmem.Client(store) as other:
+        other.blocks.update("organization", limit=10000)
+        other.agents.memory("worker").memory_replace("organization", "08:00-18:00", "07:00-19:00")
+    git(store, "checkout", "-q", "main")
+
+    merged = run_git(store, "merge", "-m", "merge other", "other")
+
+    assert merged.returncode == 1
+    assert "CONFLICT (content): Merge conflict in blocks/organization.md" in merged.stdout
+    text = (store / ORG).read_text()
+    assert "<<<<<<< ours\nlimit: 15000\n=======\nlimit: 10000\n>>>>>>> theirs\n" in text
+    assert "<<<<<<< ours\nAcme Robotics builds warehouse robots. Support hours: 09:00-17:00" in text
+    assert git(store, "status", "--porcelain") == "UU blocks/organization.md\n"
+
+    # Resolving by hand and committing goes through the hook like any commit.
+    replace_in(
+        store / ORG,
+        text,
+        text.split("<<<<<<< ours\n", 1)[0] + "limit: 15000\n"
+        "read_only: false\n---\nSupport hours: 08:00-20:00 CET.\n",
+    )
+    git(store, "add", ORG)
+    git(store, "commit", "-q", "--no-edit")
+    assert sample.blocks.retrieve("organization").value == "Support hours: 08:00-20:00 CET."
+    assert_clean(store)
+
+
+def test_the_merge_driver_refuses_a_merge_over_the_limit(tmp_path: Path) -> None:
+    def block(value: str) -> bytes:
+        return f"---\nlabel: notes\nlimit: 10\n---\n{value}\n".encode()
+
+    base, ours, theirs = tmp_path / "O", tmp_path / "A", tmp_path / "B"
+    base.write_bytes(block("abc"))
+    ours.write_bytes(block("abc\ndef"))
+    theirs.write_bytes(block("abc\nghi"))
+
+    done = CliRunner().invoke(
+        main,
+        ["-C", str(tmp_path), "merge-driver", str(base), str(ours), str(theirs), "blocks/notes.md"],
+    )
+
+    assert done.exit_code == 1
+    assert done.stderr == (
+        "Error: blocks/notes.md:7: value is too long: 11 characters requested, 10 allowed; "
+        "fix the merged file before committing\n"
+    )
+    assert ours.read_bytes() == (
+        b"---\nlabel: notes\ndescription: ''\nlimit: 10\nread_only: false\n---\nabc\ndef\nghi\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["post-checkout", "../pre-commit"])
+def test_unknown_hooks_are_refused(client: gitmem.Client, name: str) -> None:
+    done = CliRunner().invoke(main, ["-C", str(client.path), "hook", name])
+    assert done.exit_code == 1
+    assert done.stderr == (
+        f"Error: gitmem has no {name!r} hook (it has pre-commit, pre-merge-commit)\n"
+    )

@@ -1,0 +1,441 @@
+"""Files people change on disk: saved the ways editors save, then `gitmem status`,
+`gitmem commit` and `gitmem edit`, against real stores and the real git binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import gitmem
+from gitmem.cli import main
+from tests.conftest import PERSON, assert_clean, git
+
+ORG = "blocks/organization.md"
+HOURS = "Support hours: 08:00-18:00 CET"
+
+
+def cli(store: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["-C", str(store), *args])
+
+
+def head(store: Path) -> str:
+    return git(store, "rev-parse", "HEAD").strip()
+
+
+# -- the ways editors save ------------------------------------------------------
+
+
+def in_place(path: Path, old: str, new: str) -> None:
+    text = path.read_text().replace(old, new)
+    with open(path, "r+") as f:  # truncate, then write: one inode throughout
+        f.truncate(0)
+        f.write(text)
+
+
+def atomic(path: Path, old: str, new: str) -> None:
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(path.read_text().replace(old, new))
+    os.replace(tmp, path)
+
+
+def with_sed(path: Path, old: str, new: str) -> None:
+    subprocess.run(["sed", "-i", f"s/{old}/{new}/", str(path)], check=True)
+
+
+def like_vim(path: Path, old: str, new: str) -> None:
+    text = path.read_text().replace(old, new)
+    (path.parent / "4913").write_text("")  # vim's probe: may it create files here?
+    (path.parent / "4913").unlink()
+    backup = path.with_name(path.name + "~")
+    os.rename(path, backup)
+    path.write_text(text)
+    backup.unlink()
+
+
+@pytest.mark.parametrize("save", [in_place, atomic, with_sed, like_vim])
+def test_an_edit_saved_the_way_editors_save_is_committed_by_the_person(
+    sample: gitmem.Client, save: Callable[[Path, str, str], None]
+) -> None:
+    store = sample.path
+    save(store / ORG, "08:00-18:00", "09:00-17:00")
+
+    assert cli(store, "status").stdout == f"modified\t{ORG}\tvalid\n"
+    done = cli(store, "commit", "-m", "Shorter support hours")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    assert "Support hours: 09:00-17:00 CET" in sample.blocks.retrieve("organization").value
+    log = git(store, "log", "-1", "--format=%an <%ae>|%s|%(trailers:only,unfold,separator=;)")
+    assert log == (
+        f"{PERSON[0]} <{PERSON[1]}>|Shorter support hours|"
+        "Gitmem-Op: commit;Gitmem-Block: organization\n"
+    )
+    assert cli(store, "status").stdout == ""
+    assert_clean(store)
+
+
+def test_editor_temp_and_backup_files_are_never_taken_for_blocks(sample: gitmem.Client) -> None:
+    blocks = sample.path / "blocks"
+    for name in (".organization.md.swp", "organization.md~", "4913", "#organization.md#"):
+        (blocks / name).write_text("---\nnot: a block\n")
+    (blocks / ".#organization.md").symlink_to("pat@host.1234")  # emacs' lock file
+
+    assert cli(sample.path, "status").stdout == ""
+    assert cli(sample.path, "commit").stdout == "nothing to commit\n"
+    assert git(sample.path, "rev-list", "--count", "HEAD") == "1\n"
+
+
+# -- invalid saves ----------------------------------------------------------------
+
+INVALID = {
+    "bad YAML": (
+        b"---\nlabel: [organization\n---\nx\n",
+        "blocks/organization.md:3: invalid YAML: did not find expected ',' or ']'",
+    ),
+    "unknown key": (
+        b"---\nlabel: organization\nreadonly: true\n---\nx\n",
+        "blocks/organization.md:3: unknown key 'readonly' "
+        "(allowed: label, description, limit, read_only, metadata)",
+    ),
+    "over limit": (
+        b"---\nlabel: organization\nlimit: 10\n---\nAcme Robotics builds robots.\n",
+        "blocks/organization.md:5: value is too long: 28 characters requested, 10 allowed",
+    ),
+    "not UTF-8": (
+        b"---\nlabel: organization\n---\ncaf\xe9\n",
+        "blocks/organization.md:4: not valid UTF-8 (byte 0xe9)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INVALID)
+def test_an_invalid_save_is_refused_with_file_and_line_and_left_as_written(
+    sample: gitmem.Client, case: str
+) -> None:
+    data, message = INVALID[case]
+    before, value = head(sample.path), sample.blocks.retrieve("organization").value
+    (sample.path / ORG).write_bytes(data)
+
+    assert cli(sample.path, "status").stdout == f"modified\t{ORG}\t{message}\n"
+    done = cli(sample.path, "commit")
+
+    assert done.exit_code == 1
+    assert done.stderr == (
+        f"{message}\nError: 1 file(s) not committed; fix them and commit again\n"
+    )
+    assert (sample.path / ORG).read_bytes() == data
+    assert head(sample.path) == before
+    assert sample.blocks.retrieve("organization").value == value  # agents read the last valid
+
+
+def test_valid_files_are_committed_together_while_an_invalid_one_is_refused(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    atomic(store / ORG, "08:00-18:00", "09:00-17:00")
+    (store / "blocks/notes.md").write_text("---\nlabel: notes\n---\nfirst note\n")
+    (store / "blocks/task_queue.md").write_text("---\nlabel: task_queue\nlimit: 5\n---\ntoo long\n")
+
+    done = cli(store, "commit")
+
+    assert done.exit_code == 1
+    assert done.stdout == "committed blocks/notes.md, blocks/organization.md\n"
+    assert done.stderr.startswith(
+        "blocks/task_queue.md:5: value is too long: 8 characters requested, 5 allowed\n"
+    )
+    assert git(store, "log", "-1", "--format=%s") == "commit: notes, organization\n"
+    assert sample.blocks.retrieve("notes").value == "first note"
+    assert git(store, "status", "--porcelain") == " M blocks/task_queue.md\n"
+
+
+# -- merging with what the branch got meanwhile ---------------------------------
+
+
+def test_an_agent_insert_while_a_person_edit_is_uncommitted_keeps_both(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    in_place(store / ORG, HOURS, "Support hours: 09:00-17:00 CET")
+    sample.agents.memory("worker").memory_insert("organization", "Refunds go through Maria.")
+
+    assert "09:00-17:00" in (store / ORG).read_text()  # the agent's commit left it alone
+    assert "Refunds go through Maria." not in (store / ORG).read_text()
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 09:00-17:00 CET" in value
+    assert value.endswith("\nRefunds go through Maria.")
+    assert (store / ORG).read_text().endswith("Refunds go through Maria.\n")
+    assert_clean(store)
+
+
+def test_a_conflicting_pair_exits_3_and_keeps_both_versions(sample: gitmem.Client) -> None:
+    store = sample.path
+    in_place(store / ORG, "08:00-18:00", "09:00-17:00")
+    mine = (store / ORG).read_bytes()
+    sample.agents.memory("worker").memory_replace("organization", "08:00-18:00", "07:00-19:00")
+    before = head(store)
+
+    done = cli(store, "commit")
+
+    assert done.exit_code == 3
+    assert done.stderr == (
+        f"{ORG}: conflict in value line 1:\n"
+        "  base:   Acme Robotics builds warehouse robots. "
+        "Support hours: 08:00-18:00 CET, Monday to Friday.\n"
+        "  yours:  Acme Robotics builds warehouse robots. "
+        "Support hours: 09:00-17:00 CET, Monday to Friday.\n"
+        "  branch: Acme Robotics builds warehouse robots. "
+        "Support hours: 07:00-19:00 CET, Monday to Friday.\n"
+        "Error: 1 file(s) not committed: they conflict with changes made meanwhile; your files "
+        "are as you left them (resolve, or use --strategy ours|theirs)\n"
+    )
+    assert (store / ORG).read_bytes() == mine
+    assert head(store) == before
+    assert "07:00-19:00" in sample.blocks.retrieve("organization").value
+
+    resolved = cli(store, "commit", "--strategy", "ours")
+    assert (resolved.exit_code, resolved.stdout) == (0, f"committed {ORG}\n")
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+    assert_clean(store)
+
+
+def test_a_file_staged_with_git_add_is_committed_over_a_moved_branch(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    atomic(store / ORG, "08:00-18:00", "09:00-17:00")
+    git(store, "add", ORG)
+    sample.agents.memory("worker").memory_insert("organization", "Refunds go through Maria.")
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "09:00-17:00" in value and value.endswith("Refunds go through Maria.")
+    assert_clean(store)
+
+
+# -- new, deleted and related files ----------------------------------------------
+
+
+def test_new_files_make_blocks_and_deleted_files_delete_them_unless_attached(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    (store / "blocks/team/notes.md").parent.mkdir()
+    (store / "blocks/team/notes.md").write_text("---\nlabel: notes\n---\nhello\n")
+    (store / "blocks/handoff_context.md").unlink()
+    sample.agents.blocks.detach("user_preferences", agent_id="supervisor")
+    (store / "blocks/user_preferences.md").unlink()
+
+    assert cli(store, "status").stdout == (
+        "deleted\tblocks/handoff_context.md\tblocks/handoff_context.md: deleted, but attached to "
+        "supervisor, worker; detach it first (or restore the file)\n"
+        "new\tblocks/team/notes.md\tvalid\n"
+        "deleted\tblocks/user_preferences.md\tvalid\n"
+    )
+    done = cli(store, "commit")
+
+    assert done.exit_code == 1
+    assert done.stdout == "committed blocks/team/notes.md, blocks/user_preferences.md\n"
+    assert sample.blocks.retrieve("team/notes").value == "hello"
+    assert [b.id for b in sample.blocks.list(label="user_preferences")] == []
+    assert sample.blocks.retrieve("handoff_context")  # still there for its agents
+
+
+def test_a_manifest_edit_attaches_and_labels_stay_unique_per_agent(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    manifest = store / "agents/worker.yaml"
+    atomic(manifest, "- system_config\n", "- system_config\n- user_preferences\n")
+    atomic(store / "blocks/worker/persona.md", "label: persona", "label: organization")
+
+    done = cli(store, "commit")
+
+    assert done.exit_code == 1
+    assert done.stdout == "committed agents/worker.yaml\n"
+    assert done.stderr.startswith(
+        "blocks/worker/persona.md:2: agent 'worker' already has a block labelled "
+        "'organization' ('worker/persona'); labels must be unique per agent\n"
+    )
+    assert sample.agents.retrieve("worker").block_ids[-1] == "user_preferences"
+
+
+def test_only_the_given_paths_are_committed(
+    sample: gitmem.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = sample.path
+    atomic(store / ORG, "08:00-18:00", "09:00-17:00")
+    atomic(store / "blocks/task_queue.md", "[done]", "[todo]")
+    monkeypatch.chdir(store / "blocks")
+
+    done = CliRunner().invoke(main, ["commit", "organization.md"])
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    assert git(store, "status", "--porcelain") == " M blocks/task_queue.md\n"
+    outside = CliRunner().invoke(main, ["commit", str(tmp_path)])
+    assert outside.exit_code == 2
+    assert f"{tmp_path} is outside the store {store}" in outside.stderr
+
+
+# -- gitmem edit --------------------------------------------------------------------
+
+EDITOR = """
+import json, os, pathlib, subprocess, sys
+plan = pathlib.Path(os.environ["EDITOR_PLAN"])
+steps = json.loads((plan / "plan.json").read_text())
+n = len(list(plan.glob("seen-*.md")))
+target = pathlib.Path(sys.argv[1])
+text = target.read_text()
+(plan / f"seen-{n}.md").write_text(text)
+step = steps[n]
+if "run" in step:
+    subprocess.run(step["run"], check=True)
+if "replace" in step:
+    text = text.replace(*step["replace"])
+if "write" in step:
+    text = step["write"]
+if step.get("save", True):
+    target.write_text(text)
+sys.exit(step.get("exit", 0))
+"""
+
+
+@pytest.fixture
+def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Set $EDITOR to a script that plays the given steps, one per time it is opened;
+    what it was shown is kept as seen-<n>.md in the returned directory."""
+    plan = tmp_path / "editor"
+    plan.mkdir()
+    (plan / "editor.py").write_text(EDITOR)
+    monkeypatch.setenv("EDITOR", f"{shlex.quote(sys.executable)} {plan / 'editor.py'}")
+    monkeypatch.setenv("EDITOR_PLAN", str(plan))
+
+    def play(*steps: dict[str, object]) -> Path:
+        (plan / "plan.json").write_text(json.dumps(steps))
+        return plan
+
+    return play
+
+
+def agent_cli(store: Path, *args: str) -> list[str]:
+    """A command line running gitmem in another process, as an agent would."""
+    return [sys.executable, "-m", "gitmem", "-C", str(store), *args]
+
+
+def test_edit_commits_the_saved_block_as_the_person(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    editor({"replace": ["08:00-18:00", "09:00-17:00"]})
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+    assert git(sample.path, "log", "-1", "--format=%an|%s") == f"{PERSON[0]}|edit: organization\n"
+    assert list((sample.path / ".git/gitmem/edits").iterdir()) == []
+    assert_clean(sample.path)
+
+
+def test_edit_merges_with_a_change_made_while_the_editor_was_open(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    insert = agent_cli(sample.path, "memory", "insert", "worker", "organization", "New fact.")
+    editor({"run": insert, "replace": ["08:00-18:00", "09:00-17:00"]})
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 0
+    value = sample.blocks.retrieve("organization").value
+    assert "09:00-17:00" in value and value.endswith("\nNew fact.")
+    assert_clean(sample.path)
+
+
+def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    replace = agent_cli(
+        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
+    )
+    plan = editor({"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]}, {"save": False})
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 3
+    (copy,) = (sample.path / ".git/gitmem/edits").iterdir()
+    assert done.stderr == f"Error: edit abandoned; your version is kept in {copy}\n"
+    shown = (plan / "seen-1.md").read_text()
+    assert shown.startswith(
+        "---\n"
+        f"# gitmem: {ORG} changed while you edited it, and your edit conflicts with that:\n"
+        "# gitmem: resolve each <<<<<<< yours ... >>>>>>> theirs section, then save and quit.\n"
+        "# gitmem: (quit without saving to give up; your edit is kept)\n"
+        "label: organization\n"
+    )
+    assert (
+        "\n<<<<<<< yours\n"
+        "Acme Robotics builds warehouse robots. Support hours: 09:00-17:00 CET, Monday to Friday.\n"
+        "=======\n"
+        "Acme Robotics builds warehouse robots. Support hours: 07:00-19:00 CET, Monday to Friday.\n"
+        ">>>>>>> theirs\n"
+    ) in shown
+    assert copy.read_text() == shown
+    assert "07:00-19:00" in sample.blocks.retrieve("organization").value
+
+
+def test_edit_commits_a_resolved_conflict(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    replace = agent_cli(
+        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
+    )
+    plan = editor(
+        {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
+        {"write": "---\nlabel: organization\n---\nSupport hours: 08:00-20:00 CET.\n"},
+    )
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    assert "<<<<<<< yours" in (plan / "seen-1.md").read_text()
+    assert sample.blocks.retrieve("organization").value == "Support hours: 08:00-20:00 CET."
+    assert_clean(sample.path)
+
+
+def test_edit_reopens_an_invalid_save_and_giving_up_keeps_the_copy(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    before = head(sample.path)
+    plan = editor({"replace": ["read_only: false", "readonly: false"]}, {"save": False})
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 1
+    shown = (plan / "seen-1.md").read_text()
+    assert shown.startswith(
+        "---\n# gitmem: your edit was not saved: blocks/organization.md:5: unknown key "
+        "'readonly' (allowed: label, description, limit, read_only, metadata)\n"
+    )
+    (copy,) = (sample.path / ".git/gitmem/edits").iterdir()
+    assert done.stderr == f"Error: edit abandoned; your version is kept in {copy}\n"
+    assert "readonly: false" in copy.read_text()
+    assert head(sample.path) == before
+
+
+def test_edit_without_changes_commits_nothing(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    editor({"save": False})
+    done = cli(sample.path, "edit", "organization")
+    assert (done.exit_code, done.stdout) == (0, "no changes\n")
+    assert git(sample.path, "rev-list", "--count", "HEAD") == "1\n"
