@@ -97,7 +97,7 @@ def test_editor_temp_and_backup_files_are_never_taken_for_blocks(sample: gitmem.
 INVALID = {
     "bad YAML": (
         b"---\nlabel: [organization\n---\nx\n",
-        "blocks/organization.md:3: invalid YAML: did not find expected ',' or ']'",
+        "blocks/organization.md:2: invalid YAML: did not find expected ',' or ']'",
     ),
     "unknown key": (
         b"---\nlabel: organization\nreadonly: true\n---\nx\n",
