@@ -44,6 +44,7 @@ class Staged:
     """One stage-0 entry: the blob staged at a path and the file's stat when staged."""
 
     sha: str
+    mode: int
     ctime: tuple[int, int]
     mtime: tuple[int, int]
     ino: int
@@ -63,11 +64,11 @@ def _split_ns(ns: int) -> tuple[int, int]:
     return ns // 1_000_000_000 & 0xFFFFFFFF, ns % 1_000_000_000
 
 
-def _staged(ctime: object, mtime: object, ino: int, size: int, sha: bytes) -> Staged:
+def _staged(e: IndexEntry) -> Staged:
     def pair(t: object) -> tuple[int, int]:
         return (t[0], t[1]) if isinstance(t, tuple) else (int(t), 0)  # type: ignore[call-overload]
 
-    return Staged(sha.decode(), pair(ctime), pair(mtime), ino, size)
+    return Staged(e.sha.decode(), e.mode, pair(e.ctime), pair(e.mtime), e.ino, e.size)
 
 
 class SplitIndex:
@@ -97,18 +98,23 @@ class SplitIndex:
     def conflicted(self, name: bytes) -> bool:
         return any((name, stage) in self.records for stage in (1, 2, 3))
 
-    def staged(self) -> Iterator[tuple[bytes, Staged | None]]:
-        """Every path with its stage-0 entry (None: the path is in conflict)."""
+    def entry(self, name: bytes) -> Staged | None:
+        """The stage-0 entry of ``name`` (None: not in the index, or in conflict)."""
+        record = self.records.get((name, 0))
+        if record is None:
+            return None
+        cs, cn, ms, mn, _, ino, mode, _, _, size, sha = _STAT.unpack_from(record)
+        return Staged(sha.hex(), mode, (cs, cn), (ms, mn), ino, size)
+
+    def staged(self, under: tuple[bytes, ...] = (b"",)) -> Iterator[tuple[bytes, Staged | None]]:
+        """Every path starting with one of ``under``, with its stage-0 entry
+        (None: the path is in conflict)."""
         last = None
         for name, stage in self.keys:  # sorted: a path's lowest stage comes first
-            if name == last:
+            if name == last or not name.startswith(under):
                 continue
             last = name
-            if stage:
-                yield name, None
-                continue
-            cs, cn, ms, mn, _, ino, _, _, _, size, sha = _STAT.unpack_from(self.records[(name, 0)])
-            yield name, _staged((cs, cn), (ms, mn), ino, size, sha.hex().encode())
+            yield name, None if stage else self.entry(name)
 
     def set(self, name: bytes, entry: IndexEntry | None) -> None:
         key = (name, 0)
@@ -146,13 +152,19 @@ class WholeIndex:
     def conflicted(self, name: bytes) -> bool:
         return isinstance(self.entries.get(name), ConflictedIndexEntry)
 
-    def staged(self) -> Iterator[tuple[bytes, Staged | None]]:
-        """Every path with its stage-0 entry (None: the path is in conflict)."""
-        for name, e in self.entries.items():
-            if isinstance(e, IndexEntry):
-                yield name, _staged(e.ctime, e.mtime, e.ino, e.size, e.sha)
-            else:
-                yield name, None
+    def entry(self, name: bytes) -> Staged | None:
+        """The stage-0 entry of ``name`` (None: not in the index, or in conflict)."""
+        e = self.entries.get(name)
+        if not isinstance(e, IndexEntry):
+            return None
+        return _staged(e)
+
+    def staged(self, under: tuple[bytes, ...] = (b"",)) -> Iterator[tuple[bytes, Staged | None]]:
+        """Every path starting with one of ``under``, with its stage-0 entry
+        (None: the path is in conflict)."""
+        for name in self.entries:
+            if name.startswith(under):
+                yield name, self.entry(name)
 
     def set(self, name: bytes, entry: IndexEntry | None) -> None:
         if entry is None:

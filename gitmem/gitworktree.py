@@ -9,12 +9,16 @@ clean"): then it is read and hashed.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmem.gitindex import Staged
-from gitmem.repo import GitRepo, Snapshot, disk_blob_id
+from dulwich.objects import ObjectID
+
+from gitmem.gitindex import Entries, Staged
+from gitmem.gittree import DIR_MODE, EMPTY
+from gitmem.repo import GitRepo, disk_blob_id, object_id
 
 
 @dataclass(frozen=True)
@@ -41,46 +45,50 @@ def file_states(
     """Every path under ``dirs`` (or just ``paths``) that the branch, the index
     or the disk has; files on disk that git does not know are included when
     ``untracked(path)`` says so (editors leave temp files next to blocks)."""
-    snap = repo.snapshot()
     index_file = repo.gitdir / "index"
     index = repo.read_index(index_file)
     try:
         index_time = os.stat(index_file).st_mtime_ns
     except FileNotFoundError:
         index_time = 0
-    inside = tuple(d + "/" for d in dirs)
-    staged = {
-        name.decode(): entry for name, entry in index.staged() if name.decode().startswith(inside)
-    }
+    head: dict[str, str | None]
     if paths is None:
-        wanted = set(staged)
-        wanted.update(p for d in dirs for p, _ in snap.files(d))
+        inside = tuple(f"{d}/" for d in dirs)
+        staged = {n.decode(): e for n, e in index.staged(tuple(d.encode() for d in inside))}
+        head = {p: e.sha for p, e in staged.items() if e is not None}
+        diff = index_vs_head(repo, index)
+        head.update((p, was) for p, (_, was) in diff.items() if p.startswith(inside))
+        wanted = set(staged) | {p for p, sha in head.items() if sha is not None}
         new = (p for p in _files_on_disk(repo.root, dirs) if p not in wanted and untracked(p))
         wanted.update(new)
     else:
         wanted = set(paths)
+        known = (p for p in wanted if index.conflicted(p.encode()) or index.sha(p.encode()))
+        staged = {p: index.entry(p.encode()) for p in known}
+        snap = repo.snapshot()
+        head = {p: snap.blob_id(p) for p in wanted}
+    root = str(repo.root)
     return [
-        _state(repo.root, snap, path, path in staged, staged.get(path), index_time)
+        _state(root, path, head.get(path), path in staged, staged.get(path), index_time)
         for path in sorted(wanted)
     ]
 
 
 def _state(
-    root: Path, snap: Snapshot, path: str, known: bool, entry: Staged | None, index_time: int
+    root: str, path: str, head: str | None, known: bool, entry: Staged | None, index_time: int
 ) -> FileState:
-    head = snap.blob_id(path)
-    full = root / path
+    full = os.path.join(root, path)
     if known and entry is None:
-        return FileState(path, head, None, disk_blob_id(full), conflicted=True)
+        return FileState(path, head, None, disk_blob_id(Path(full)), conflicted=True)
     if entry is None:
-        return FileState(path, head, None, disk_blob_id(full))
+        return FileState(path, head, None, disk_blob_id(Path(full)))
     try:
-        st = full.lstat()
+        st = os.lstat(full)
     except FileNotFoundError:
         return FileState(path, head, entry.sha, None)
     racy = entry.mtime[0] * 1_000_000_000 + entry.mtime[1] >= index_time
-    unchanged = entry.same_stat(st) and not racy and not full.is_symlink()
-    disk = entry.sha if unchanged else disk_blob_id(full)
+    unchanged = entry.same_stat(st) and not racy and stat.S_ISREG(st.st_mode)
+    disk = entry.sha if unchanged else disk_blob_id(Path(full))
     return FileState(path, head, entry.sha, disk)
 
 
@@ -95,19 +103,81 @@ def _files_on_disk(root: Path, dirs: tuple[str, ...]) -> Iterator[str]:
 def staged_changes(repo: GitRepo, index_file: Path) -> dict[str, str | None]:
     """What committing the index at ``index_file`` would change on the branch:
     the staged blob id of every path that differs from the head (None: removed)."""
+    index = repo.read_index(index_file)
+    return {path: staged for path, (staged, _) in index_vs_head(repo, index).items()}
+
+
+def index_vs_head(repo: GitRepo, index: Entries) -> dict[str, tuple[str | None, str | None]]:
+    """Every path where the index and the branch head differ: (staged, head) blob
+    ids, None where a side has no such file (or, staged, an unresolved merge).
+
+    Like git's cache-tree: the tree each index directory would make is hashed
+    and compared with the head's, so only the directories that differ are read.
+    """
+    staged = {name.decode(): entry for name, entry in index.staged()}
+    ids = _tree_ids(staged)
     snap = repo.snapshot()
-    head: dict[str, str] = {}
-    for item in snap.tree:
-        name = item.name.decode()
-        if item.is_dir:
-            head.update(snap.files(name))
-        else:
-            head[name] = item.sha.decode()
-    changes: dict[str, str | None] = {}
-    for raw, entry in repo.read_index(index_file).staged():
-        path = raw.decode()
-        sha = entry.sha if entry else None  # None: unmerged, which git refuses to commit
-        if head.pop(path, None) != sha:
-            changes[path] = sha
-    changes.update(dict.fromkeys(head))  # in the head, not in the index: removed
+    root = object_id(b"tree", snap.tree.raw()).decode() if snap.commit else None
+    head: dict[str, str] = {}  # the files of the head directories that differ
+    same: set[str] = set()  # directories whose trees are identical
+    walked: set[str] = set()
+    pending = [("", snap.tree, root)]
+    while pending:
+        directory, tree, tree_id = pending.pop()
+        if tree_id is not None and ids.get(directory) == tree_id:
+            same.add(directory)
+            continue
+        walked.add(directory)
+        for item in tree:
+            path = f"{directory}/{item.name.decode()}".lstrip("/")
+            if item.is_dir:
+                pending.append((path, repo.tree(item.sha), item.sha.decode()))
+            else:
+                head[path] = item.sha.decode()
+
+    def unchanged(path: str) -> bool:
+        directory = path.rpartition("/")[0]
+        while directory not in walked:
+            if directory in same:
+                return True
+            directory = directory.rpartition("/")[0]
+        return False
+
+    changes: dict[str, tuple[str | None, str | None]] = {}
+    for path, entry in staged.items():
+        sha = entry.sha if entry else None
+        was = head.pop(path, None)
+        if (was != sha or entry is None) and not unchanged(path):
+            changes[path] = (sha, was)
+    changes.update((path, (None, sha)) for path, sha in head.items())
     return changes
+
+
+def _tree_ids(staged: dict[str, Staged | None]) -> dict[str, str | None]:
+    """The id of the tree each directory of the index would make ("": the top);
+    None for a directory holding an unresolved merge."""
+    entries: dict[str, dict[bytes, tuple[int, ObjectID]]] = {"": {}}
+    unknown: set[str] = set()
+    for path, entry in staged.items():
+        directory, _, name = path.rpartition("/")
+        above = directory
+        while above not in entries:
+            entries[above] = {}
+            above = above.rpartition("/")[0]
+        if entry is None:
+            unknown.add(directory)
+        else:
+            entries[directory][name.encode()] = (entry.mode, ObjectID(entry.sha.encode()))
+    ids: dict[str, str | None] = {}
+    for directory in sorted(entries, key=lambda d: d.count("/") + bool(d), reverse=True):
+        tree_id = None
+        if directory not in unknown:
+            tree_id = object_id(b"tree", EMPTY.with_changes(entries[directory]).raw())
+        ids[directory] = None if tree_id is None else tree_id.decode()
+        if directory:
+            parent, _, name = directory.rpartition("/")
+            if tree_id is None:
+                unknown.add(parent)
+            else:
+                entries[parent][name.encode()] = (DIR_MODE, tree_id)
+    return ids

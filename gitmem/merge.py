@@ -32,7 +32,6 @@ from gitmem.validate import agent_id_of, block_id_of, parse_file
 from gitmem.yamlmap import dump_mapping
 
 Strategy = Literal["ours", "theirs"]
-STRATEGIES: tuple[Strategy, ...] = ("ours", "theirs")
 BLOCK_FIELDS = blockfmt.KEYS
 AGENT_FIELDS = ("name", "description", "model", "metadata")
 _NO_VALUE = object()  # a key one side does not have

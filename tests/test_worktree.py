@@ -177,6 +177,25 @@ def test_an_agent_insert_while_a_person_edit_is_uncommitted_keeps_both(
     assert_clean(store)
 
 
+def test_several_commits_from_other_processes_while_an_edit_waits_all_survive(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    atomic(store / ORG, HOURS, "Support hours: 09:00-17:00 CET")
+    for fact in ("First fact.", "Second fact."):
+        insert = agent_cli(store, "memory", "insert", "worker", "organization", fact)
+        subprocess.run(insert, check=True, capture_output=True)
+    sample.blocks.update("organization", description="Company facts.")
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    org = sample.blocks.retrieve("organization")
+    assert org.description == "Company facts."
+    assert "09:00-17:00" in org.value and org.value.endswith("\nFirst fact.\nSecond fact.")
+    assert_clean(store)
+
+
 def test_a_conflicting_pair_exits_3_and_keeps_both_versions(sample: gitmem.Client) -> None:
     store = sample.path
     in_place(store / ORG, "08:00-18:00", "09:00-17:00")
