@@ -10,48 +10,22 @@ Prints a Markdown table (milliseconds, medians).
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from ops import BLOCK, FILLER, make_store, median_ms  # bench/ops.py, next to this script
 
 import gitmem
 from gitmem.store import Store
 from gitmem.worktree import commit_changed, status
 
-BLOCK = "---\nlabel: {label}\ndescription: ''\nlimit: 20000\nread_only: false\n---\n{value}\n"
-FILLER = "x" * 900  # blocks of about 1 KB
-
 
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
     return done.stdout
-
-
-def make_store(root: Path, blocks: int) -> list[Path]:
-    """A store with ``blocks`` committed blocks, 10 per directory; returns their files."""
-    gitmem.Client.init(root).close()
-    files = []
-    for i in range(blocks):
-        path = root / "blocks" / f"agent-{i // 10:04}" / f"note-{i % 10}.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(BLOCK.format(label=f"note-{i}", value=FILLER))
-        files.append(path)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "--no-verify", "-m", "seed")
-    return files
-
-
-def median_ms(step: Callable[[int], object], repeat: int) -> float:
-    times = []
-    for i in range(repeat):
-        start = time.perf_counter()
-        step(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def edit(files: list[Path], i: int, tag: str) -> str:
@@ -63,7 +37,7 @@ def edit(files: list[Path], i: int, tag: str) -> str:
 
 def bench_size(work: Path, blocks: int, repeat: int) -> dict[str, float]:
     root = work / f"store-{blocks}"
-    files = make_store(root, blocks)
+    files = [root / "blocks" / f"{i}.md" for i in make_store(root, blocks, fanout=True)]
     cli = [sys.executable, "-m", "gitmem", "-C", str(root)]
     result = {}
     store = Store.open(root)

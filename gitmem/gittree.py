@@ -89,6 +89,14 @@ class RawTree:
         return b"".join(self.records)
 
 
+def tree_raw(entries: Mapping[bytes, tuple[int, ObjectID]]) -> bytes:
+    """The contents of the tree holding ``entries`` (name -> mode, hex sha), as git stores it."""
+    items = sorted(
+        (_sort_key(name, mode), _record(name, mode, sha)) for name, (mode, sha) in entries.items()
+    )
+    return b"".join(record for _, record in items)
+
+
 def _entry(key: bytes, record: bytes) -> Entry:
     space = record.index(b" ")
     name = key[:-1] if key.endswith(b"/") else key

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich.objects import ObjectID
 
-from gitmem.gitindex import Entries, Staged
-from gitmem.gittree import DIR_MODE, EMPTY
+from gitmem.gitindex import Staged
+from gitmem.gittree import DIR_MODE, tree_raw
 from gitmem.repo import GitRepo, disk_blob_id, object_id
 
 
@@ -54,9 +54,10 @@ def file_states(
     head: dict[str, str | None]
     if paths is None:
         inside = tuple(f"{d}/" for d in dirs)
-        staged = {n.decode(): e for n, e in index.staged(tuple(d.encode() for d in inside))}
+        everything = {n.decode(): e for n, e in index.staged()}
+        staged = {p: e for p, e in everything.items() if p.startswith(inside)}
         head = {p: e.sha for p, e in staged.items() if e is not None}
-        diff = index_vs_head(repo, index)
+        diff = index_vs_head(repo, everything)
         head.update((p, was) for p, (_, was) in diff.items() if p.startswith(inside))
         wanted = set(staged) | {p for p, sha in head.items() if sha is not None}
         new = (p for p in _files_on_disk(repo.root, dirs) if p not in wanted and untracked(p))
@@ -103,18 +104,19 @@ def _files_on_disk(root: Path, dirs: tuple[str, ...]) -> Iterator[str]:
 def staged_changes(repo: GitRepo, index_file: Path) -> dict[str, str | None]:
     """What committing the index at ``index_file`` would change on the branch:
     the staged blob id of every path that differs from the head (None: removed)."""
-    index = repo.read_index(index_file)
+    index = {name.decode(): entry for name, entry in repo.read_index(index_file).staged()}
     return {path: staged for path, (staged, _) in index_vs_head(repo, index).items()}
 
 
-def index_vs_head(repo: GitRepo, index: Entries) -> dict[str, tuple[str | None, str | None]]:
-    """Every path where the index and the branch head differ: (staged, head) blob
-    ids, None where a side has no such file (or, staged, an unresolved merge).
+def index_vs_head(
+    repo: GitRepo, staged: Mapping[str, Staged | None]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Every path where the index (``staged``: every entry, None for an unresolved
+    merge) and the branch head differ: (staged, head) blob ids, None for no file.
 
     Like git's cache-tree: the tree each index directory would make is hashed
     and compared with the head's, so only the directories that differ are read.
     """
-    staged = {name.decode(): entry for name, entry in index.staged()}
     ids = _tree_ids(staged)
     snap = repo.snapshot()
     root = object_id(b"tree", snap.tree.raw()).decode() if snap.commit else None
@@ -153,7 +155,7 @@ def index_vs_head(repo: GitRepo, index: Entries) -> dict[str, tuple[str | None, 
     return changes
 
 
-def _tree_ids(staged: dict[str, Staged | None]) -> dict[str, str | None]:
+def _tree_ids(staged: Mapping[str, Staged | None]) -> dict[str, str | None]:
     """The id of the tree each directory of the index would make ("": the top);
     None for a directory holding an unresolved merge."""
     entries: dict[str, dict[bytes, tuple[int, ObjectID]]] = {"": {}}
@@ -172,7 +174,7 @@ def _tree_ids(staged: dict[str, Staged | None]) -> dict[str, str | None]:
     for directory in sorted(entries, key=lambda d: d.count("/") + bool(d), reverse=True):
         tree_id = None
         if directory not in unknown:
-            tree_id = object_id(b"tree", EMPTY.with_changes(entries[directory]).raw())
+            tree_id = object_id(b"tree", tree_raw(entries[directory]))
         ids[directory] = None if tree_id is None else tree_id.decode()
         if directory:
             parent, _, name = directory.rpartition("/")

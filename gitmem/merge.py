@@ -28,7 +28,7 @@ from gitmem import manifest as manifestfmt
 from gitmem.block import DEFAULT_LIMIT, Block
 from gitmem.errors import ValidationError
 from gitmem.manifest import Agent
-from gitmem.validate import agent_id_of, block_id_of, parse_file
+from gitmem.validate import parse_file
 from gitmem.yamlmap import dump_mapping
 
 Strategy = Literal["ours", "theirs"]
@@ -130,13 +130,17 @@ def _merge(
         hunk = Hunk("the whole file (deleted on one side)", _text(base), _text(ours), _text(theirs))
         return Merged(path, None, (hunk,))
     try:
-        if block_id_of(path) is not None:
-            return _merge_block(path, base, ours, theirs, strategy, default_limit, labels)
-        if agent_id_of(path) is not None:
-            return _merge_manifest(path, base, ours, theirs, strategy, labels)
+        b, o, t = (
+            None if d is None else parse_file(path, d, default_limit) for d in (base, ours, theirs)
+        )
         error = None
     except ValidationError as e:
+        b = o = t = None
         error = str(e)  # a side that is not a valid file cannot be merged key by key
+    if isinstance(o, Block) and isinstance(t, Block) and not isinstance(b, Agent):
+        return _merge_block(path, b, o, t, strategy, labels)
+    if isinstance(o, Agent) and isinstance(t, Agent) and not isinstance(b, Block):
+        return _merge_manifest(path, b, o, t, strategy, labels)
     text = merge_lines(_text(base), _text(ours) or "", _text(theirs) or "", strategy, labels)
     data = text.merged.encode("utf-8")
     if text.conflicts or error:
@@ -295,20 +299,12 @@ def _yaml(path: str, optional: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 def _merge_block(
     path: str,
-    base: bytes | None,
-    ours: bytes,
-    theirs: bytes,
+    b: Block | None,
+    o: Block,
+    t: Block,
     strategy: Strategy | None,
-    default_limit: int,
     labels: tuple[str, str],
 ) -> Merged:
-    def parse(data: bytes) -> Block:
-        parsed = parse_file(path, data, default_limit)
-        assert isinstance(parsed, Block)
-        return parsed
-
-    b = parse(base) if base is not None else None
-    o, t = parse(ours), parse(theirs)
     show = _yaml(path, optional=("metadata",))
     fields = _merge_fields(BLOCK_FIELDS, b, o, t, strategy, show)
     value = merge_lines(b.value if b else None, o.value, t.value, strategy, labels, "value line")
@@ -322,19 +318,12 @@ def _merge_block(
 
 def _merge_manifest(
     path: str,
-    base: bytes | None,
-    ours: bytes,
-    theirs: bytes,
+    b: Agent | None,
+    o: Agent,
+    t: Agent,
     strategy: Strategy | None,
     labels: tuple[str, str],
 ) -> Merged:
-    def parse(data: bytes) -> Agent:
-        parsed = parse_file(path, data, DEFAULT_LIMIT)
-        assert isinstance(parsed, Agent)
-        return parsed
-
-    b = parse(base) if base is not None else None
-    o, t = parse(ours), parse(theirs)
     show = _yaml(path, optional=("model",))
     fields = _merge_fields(AGENT_FIELDS, b, o, t, strategy, show)
     blocks = merge_sets(b.block_ids if b else (), o.block_ids, t.block_ids)

@@ -20,7 +20,7 @@ def git_says_staged(store: Path) -> dict[str, str]:
 def ours(store: Path) -> dict[str, str]:
     repo = GitRepo(store)
     try:
-        diff = index_vs_head(repo, repo.read_index())
+        diff = index_vs_head(repo, {n.decode(): e for n, e in repo.read_index().staged()})
     finally:
         repo.close()
     kinds = {(True, False): "A", (True, True): "M", (False, True): "D"}
