@@ -34,7 +34,9 @@ def make_store(root: Path, blocks: int, fanout: bool) -> list[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(BLOCK.format(label=block_id.replace("/", "-"), value=FILLER))
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "seed")
+    # --no-verify here and below: these rows time commits, not the gitmem
+    # pre-commit hook that `init` installs for people using plain git.
+    git(root, "commit", "-q", "--no-verify", "-m", "seed")
     return ids
 
 
@@ -90,7 +92,7 @@ def bench_size(work: Path, blocks: int, fanout: bool, repeat: int) -> dict[str, 
         rel = f"blocks/{targets[i]}.md"
         (plain / rel).write_text(BLOCK.format(label="l", value=f"git {i}"))
         git(plain, "add", rel)
-        git(plain, "commit", "-q", "-m", f"update {targets[i]}")
+        git(plain, "commit", "-q", "--no-verify", "-m", f"update {targets[i]}")
 
     result["git CLI"] = median_ms(git_cli, repeat)
 
@@ -100,7 +102,7 @@ def bench_size(work: Path, blocks: int, fanout: bool, repeat: int) -> dict[str, 
         (plain / rel).write_text(BLOCK.format(label="l", value=f"git fsync {i}"))
         durable = ["-c", "core.fsync=loose-object,reference", "-c", "core.fsyncMethod=fsync"]
         git(plain, *durable, "add", rel)
-        git(plain, *durable, "commit", "-q", "-m", f"update {targets[i]}")
+        git(plain, *durable, "commit", "-q", "--no-verify", "-m", f"update {targets[i]}")
 
     result["git CLI, fsync"] = median_ms(git_cli_fsync, repeat)
 
@@ -113,7 +115,7 @@ def bench_size(work: Path, blocks: int, fanout: bool, repeat: int) -> dict[str, 
         rel = f"blocks/{targets[i]}.md"
         (porc / rel).write_text(BLOCK.format(label="l", value=f"porcelain {i}"))
         porcelain.add(str(porc), [str(porc / rel)])
-        porcelain.commit(str(porc), message=f"update {targets[i]}".encode())
+        porcelain.commit(str(porc), message=f"update {targets[i]}".encode(), no_verify=True)
 
     result["dulwich porcelain"] = median_ms(dulwich_porcelain, max(5, repeat // 3))
     return result

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitmem import hooks, worktree
 from gitmem.block import Block
 from gitmem.data import data_dir, store_files
 from gitmem.manifest import Agent
-from gitmem.merge import Strategy
 from gitmem.repo import LogEntry
 from gitmem.store import UNSET, Store
 from gitmem.tools import Memory
+
+if TYPE_CHECKING:  # loaded on use: most commands need neither
+    from gitmem.merge import Strategy
+    from gitmem.worktree import FileStatus, Outcome
 
 BlockList = list[Block]
 AgentList = list[Agent]
@@ -37,6 +39,8 @@ class Client:
         files = store_files(data_dir("sample_repo")) if sample else {}
         client = cls.__new__(cls)
         client._attach(Store.init(path, files))
+        from gitmem import hooks
+
         hooks.install(client._store.repo)
         return client
 
@@ -48,8 +52,10 @@ class Client:
         """The store's commits, newest first: who did which operation on what."""
         return self._store.repo.log(limit)
 
-    def status(self, paths: Iterable[str] | None = None) -> list[worktree.FileStatus]:
+    def status(self, paths: Iterable[str] | None = None) -> list[FileStatus]:
         """Blocks and manifests changed on disk, each with its problem (None: valid)."""
+        from gitmem import worktree
+
         return worktree.status(self._store, paths)
 
     def commit(
@@ -58,13 +64,17 @@ class Client:
         *,
         message: str | None = None,
         strategy: Strategy | None = None,
-    ) -> worktree.Outcome:
+    ) -> Outcome:
         """Commit files changed on disk (all, or ``paths``) as the person, merged
         with the branch; invalid and conflicting files are reported, not committed."""
+        from gitmem import worktree
+
         return worktree.commit_changed(self._store, paths, message=message, strategy=strategy)
 
-    def edit(self, block_id: str, run_editor: Callable[[Path], int]) -> worktree.Outcome:
+    def edit(self, block_id: str, run_editor: Callable[[Path], int]) -> Outcome:
         """Edit a block with ``run_editor(file) -> exit status`` and commit the save."""
+        from gitmem import worktree
+
         return worktree.edit(self._store, block_id, run_editor)
 
     def close(self) -> None:

@@ -482,7 +482,7 @@ class GitRepo:
         raw = index.sha(name)
         staged = raw.decode() if raw else None
         if staged == old_sha and disk_blob_id(self.root / path) == old_sha:
-            self._check_out(index, bases, path, new_sha)
+            self._check_out(index, bases, path, new_sha, old_sha)
         else:
             bases.keep(path, staged, old_sha)  # what the person's change started from
 
@@ -490,7 +490,7 @@ class GitRepo:
         self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
     ) -> None:
         if disk_blob_id(self.root / path) == read:
-            self._check_out(index, bases, path, new_sha)
+            self._check_out(index, bases, path, new_sha, read)
             return
         bases.drop(path)
         if new_sha is None:
@@ -503,8 +503,11 @@ class GitRepo:
             )
             index.set(path.encode(), unstatted)
 
-    def _check_out(self, index: Entries, bases: Bases, path: str, new_sha: str | None) -> None:
-        """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index."""
+    def _check_out(
+        self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
+    ) -> None:
+        """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
+        ``disk`` is the blob id of the file there now."""
         bases.drop(path)
         name, full = path.encode(), self.root / path
         if new_sha is None:
@@ -513,7 +516,7 @@ class GitRepo:
             _remove_empty_dirs(full.parent, self.root)
             index.set(name, None)
             return
-        if disk_blob_id(full) != new_sha:
+        if disk != new_sha:
             full.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._gitdir / "gitmem" / f"tmp-{os.getpid()}-{threading.get_ident()}"
             tmp.parent.mkdir(parents=True, exist_ok=True)
