@@ -70,11 +70,12 @@ def test_file_states_find_what_people_changed(sample: gitmem.Client) -> None:
     (store / "blocks/notes.md").write_text("new\n")
     (store / "blocks/.notes.md.swp").write_text("swap\n")
 
-    changed = [
-        (s.path, s.disk is None, s.head is None)
-        for s in file_states(sample._store.repo, ("blocks",), untracked=lambda p: "swp" not in p)
-        if s.changed
-    ]
+    repo = GitRepo(store)
+    try:
+        states = file_states(repo, ("blocks",), untracked=lambda path: "swp" not in path)
+    finally:
+        repo.close()
+    changed = [(s.path, s.disk is None, s.head is None) for s in states if s.changed]
 
     assert changed == [
         ("blocks/notes.md", False, True),

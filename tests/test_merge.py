@@ -86,6 +86,7 @@ def test_a_merged_value_over_the_limit_is_refused_with_path_and_line() -> None:
 def test_an_invalid_side_is_reported_and_merged_as_text() -> None:
     ours = b"---\nlabel: notes\nreadonly: true\n---\nx\n"
     merged = merge_file(PATH, block("x"), ours, block("x", description="d"))
+    assert merged.data is None and merged.marked is not None
     assert merged.error == (
         "blocks/notes.md:3: unknown key 'readonly' "
         "(allowed: label, description, limit, read_only, metadata)"
