@@ -125,23 +125,31 @@ def commit_changed(
     """Commit what people changed on disk under blocks/ and agents/ (or just
     ``paths``) as one commit by the person, merging with the branch."""
     refused: dict[str, str] = {}
-    edits = []
-    bases = store.repo.bases()
-    for state in _states(store, paths):
-        problem = _unreadable(state)
-        if problem:
-            refused[state.path] = problem
-            continue
-        data = _read(store, state)
-        read = None if data is None else blob_id(data)
-        edits.append(Edit(state.path, _base(state, bases), data, read))
-    outcome = commit_edits(store, edits, op="commit", subject=message, strategy=strategy)
+
+    def read() -> list[Edit]:
+        # Called under the store lock: another writer's operation is then not
+        # half-done (branch moved, its files not yet written), which would
+        # look like a person's change and be committed back over it.
+        refused.clear()
+        edits = []
+        bases = store.repo.bases()
+        for state in _states(store, paths):
+            problem = _unreadable(state)
+            if problem:
+                refused[state.path] = problem
+                continue
+            data = _read(store, state)
+            read = None if data is None else blob_id(data)
+            edits.append(Edit(state.path, _base(state, bases), data, read))
+        return edits
+
+    outcome = commit_edits(store, read, op="commit", subject=message, strategy=strategy)
     return Outcome(outcome.committed, {**refused, **outcome.refused}, outcome.conflicts)
 
 
 def commit_edits(
     store: Store,
-    edits: list[Edit],
+    edits: list[Edit] | Callable[[], list[Edit]],
     *,
     op: str,
     subject: str | None = None,
@@ -149,15 +157,18 @@ def commit_edits(
     labels: tuple[str, str] = ("ours", "theirs"),
 ) -> Outcome:
     """Merge each edit with the branch and commit those that are clean and valid,
-    as one commit by the person."""
+    as one commit by the person. ``edits`` may be a function, read under the lock."""
     if not edits:
         return Outcome()
 
-    def build(view: View) -> tuple[Write, Outcome]:
+    def build(view: View) -> tuple[Write | None, Outcome]:
+        found = edits() if callable(edits) else edits
+        if not found:
+            return None, Outcome()
         files: dict[str, bytes | None] = {}
         refused: dict[str, str] = {}
         conflicts = []
-        for e in edits:
+        for e in found:
             theirs = view.snap.blob_id(e.path)
             if theirs == e.base:
                 files[e.path] = e.data
@@ -184,7 +195,7 @@ def commit_edits(
             for p, d in accepted.items()
             if view.snap.blob_id(p) != (None if d is None else blob_id(d))
         }
-        claims = {e.path: e.read for e in edits if e.path in accepted and e.read != NOT_ON_DISK}
+        claims = {e.path: e.read for e in found if e.path in accepted and e.read != NOT_ON_DISK}
         ids = [block_id_of(p) or agent_id_of(p) or p for p in changed]
         blocks = tuple(b for b in map(block_id_of, changed) if b is not None)
         target = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")

@@ -196,6 +196,32 @@ def test_several_commits_from_other_processes_while_an_edit_waits_all_survive(
     assert_clean(store)
 
 
+INSERTS = """
+import sys, gitmem
+with gitmem.Client(sys.argv[1]) as client:
+    memory = client.agents.memory("supervisor")
+    for i in range(60):
+        memory.memory_insert("task_queue", f"line {i}")
+"""
+
+
+def test_commits_of_disk_changes_during_another_process_s_operations_change_nothing(
+    sample: gitmem.Client,
+) -> None:
+    # What a watcher does: commit a block file as soon as it changes on disk,
+    # here while another process's operations are between moving the branch
+    # and writing that very file. Their files must not be taken for a person's.
+    writer = subprocess.Popen([sys.executable, "-c", INSERTS, str(sample.path)])
+    while writer.poll() is None:
+        sample.commit(["blocks/task_queue.md"])
+    assert writer.returncode == 0
+
+    assert git(sample.path, "log", "--format=%s", "--grep=Gitmem-Op: commit") == ""
+    lines = sample.blocks.retrieve("task_queue").value.split("\n")
+    assert [line for line in lines if line.startswith("line ")] == [f"line {i}" for i in range(60)]
+    assert_clean(sample.path)
+
+
 def test_a_conflicting_pair_exits_3_and_keeps_both_versions(sample: gitmem.Client) -> None:
     store = sample.path
     in_place(store / ORG, "08:00-18:00", "09:00-17:00")
