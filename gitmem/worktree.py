@@ -75,9 +75,9 @@ class Outcome:
     conflicts: tuple[Conflict, ...] = ()
 
 
-def _states(store: Store, paths: Iterable[str] | None) -> list[FileState]:
+def _states(store: Store, paths: Iterable[str] | None, staged: bool = True) -> list[FileState]:
     states = file_states(store.repo, DIRS, paths, untracked=is_store_file)
-    return [s for s in states if s.changed]
+    return [s for s in states if s.changed and (staged or s.disk != s.staged or s.conflicted)]
 
 
 def _change(state: FileState) -> str:
@@ -92,9 +92,12 @@ def _unreadable(state: FileState) -> str | None:
     return None
 
 
-def status(store: Store, paths: Iterable[str] | None = None) -> list[FileStatus]:
-    """Blocks and manifests that differ on disk from the branch, each checked."""
-    states = _states(store, paths)
+def status(
+    store: Store, paths: Iterable[str] | None = None, *, staged: bool = True
+) -> list[FileStatus]:
+    """Blocks and manifests that differ on disk from the branch, each checked
+    (``staged``: see ``commit_changed``)."""
+    states = _states(store, paths, staged)
     files = {s.path: _read(store, s) for s in states if not _unreadable(s)}
     problems = check_files(store.view(), files, markers=True)
     return [FileStatus(s.path, _change(s), _unreadable(s) or problems.get(s.path)) for s in states]
@@ -121,9 +124,15 @@ def commit_changed(
     *,
     message: str | None = None,
     strategy: Strategy | None = None,
+    staged: bool = True,
 ) -> Outcome:
     """Commit what people changed on disk under blocks/ and agents/ (or just
-    ``paths``) as one commit by the person, merging with the branch."""
+    ``paths``) as one commit by the person, merging with the branch.
+
+    ``staged=False`` leaves alone files whose change is in the index as it is
+    on disk: staged with ``git add``, or written by git itself in the middle
+    of a merge, checkout or reset whose commit is still to come (the watcher
+    must not commit those under git's feet)."""
     refused: dict[str, str] = {}
 
     def read() -> list[Edit]:
@@ -133,7 +142,7 @@ def commit_changed(
         refused.clear()
         edits = []
         bases = store.repo.bases()
-        for state in _states(store, paths):
+        for state in _states(store, paths, staged):
             problem = _unreadable(state)
             if problem:
                 refused[state.path] = problem
