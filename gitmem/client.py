@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from gitmem.tools import Memory
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
     from gitmem.merge import Strategy
+    from gitmem.watch import Watcher
     from gitmem.worktree import FileStatus, Outcome
 
 BlockList = list[Block]
@@ -76,6 +77,23 @@ class Client:
         from gitmem import worktree
 
         return worktree.edit(self._store, block_id, run_editor)
+
+    def watch(
+        self,
+        agent_id: str | Sequence[str] | None = None,
+        cursor: str | None = None,
+        *,
+        commit: bool = True,
+        report: Callable[[str], None] | None = None,
+    ) -> Watcher:
+        """Watch the store: iterate the result for events of the agent(s) (default:
+        all) as commits land, or ``.start(callback)``; ``.close()`` (or ``with``)
+        stops. Files saved on disk are committed meanwhile (``commit=False``: only
+        reported to ``report``). ``cursor`` names a saved position to resume from."""
+        from gitmem.watch import Watcher
+
+        agents = [agent_id] if isinstance(agent_id, str) else agent_id
+        return Watcher(self.path, agents=agents, cursor=cursor, commit=commit, report=report)
 
     def close(self) -> None:
         self._store.close()
