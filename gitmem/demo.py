@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import tempfile
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from gitmem.client import Client
 from gitmem.errors import ReadOnlyError
+from gitmem.events import Event
 
 Say = Callable[[str], None]
 WRITERS = 4
@@ -53,8 +55,13 @@ def _play(say: Say, root: Path) -> None:
         supervisor = client.agents.memory("supervisor")
         worker = client.agents.memory("worker")
 
-        _section(say, "2. The supervisor assigns a task (memory_insert on task_queue)")
-        say(supervisor.memory_insert("task_queue", "[todo] T-2: Call Dana about ticket 4411"))
+        _section(say, "2. The supervisor assigns a task; a watcher tells the worker")
+        told: queue.Queue[Event] = queue.Queue()
+        with client.watch(agent_id="worker").start(told.put):
+            say(supervisor.memory_insert("task_queue", "[todo] T-2: Call Dana about ticket 4411"))
+            event = told.get(timeout=60)
+        say(f"worker was told: {event.line()}")
+        say(event.diff)
 
         _section(say, "3. The worker reads the shared block and reports (memory_replace)")
         say("worker sees task_queue:\n" + worker.block("task_queue").value)

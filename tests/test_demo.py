@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ def test_demo_tells_the_story_and_its_store_is_sound(tmp_path: Path) -> None:
     out = done.stdout
     assert "shared: supervisor, worker have 'organization'" in out
     assert "[done] T-2: Call Dana about ticket 4411" in out
+    told = "worker: updated task_queue (task_queue) by supervisor, memory_insert\n"
+    assert re.search(r"\nworker was told: [0-9a-f]{10} " + re.escape(told), out)
+    assert "\n+[todo] T-2: Call Dana about ticket 4411\n" in out
     assert "worker's memory_rethink refused: This block is read-only and cannot be edited." in out
     assert "40 of 40 facts are there" in out
     assert "memory_insert   worker       memory_insert: domain_knowledge  (x40)" in out
