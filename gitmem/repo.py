@@ -502,11 +502,8 @@ class GitRepo:
             index.set(path.encode(), None)
         else:
             # Saved again since it was read: keep the newer file; the commit
-            # becomes the base of that edit. No stat, so git re-reads the file.
-            unstatted = IndexEntry(
-                (0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(new_sha.encode())
-            )
-            index.set(path.encode(), unstatted)
+            # becomes the base of that edit.
+            index.set(path.encode(), _unstatted(new_sha))
 
     def _check_out(
         self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
@@ -527,7 +524,10 @@ class GitRepo:
             tmp.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(self.blob(new_sha))
             os.replace(tmp, full)
-        index.set(name, entry_for(str(full), ObjectID(new_sha.encode())))
+        # Stat, then check the content: a save landing since the file was
+        # checked must not get this version's stat, or it would look unchanged.
+        entry = entry_for(str(full), ObjectID(new_sha.encode()))
+        index.set(name, entry if disk_blob_id(full) == new_sha else _unstatted(new_sha))
 
     # -- the store lock --------------------------------------------------
 
@@ -576,6 +576,11 @@ class GitRepo:
         if start and head and start != head:
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
             self._update_worktree(old, new, list(_changed_paths(self, old.tree, new.tree)))
+
+
+def _unstatted(sha: str) -> IndexEntry:
+    """An index entry without stat: git, and gitmem, read the file again to compare."""
+    return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
 
 
 def _age(path: str) -> float:

@@ -10,12 +10,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
+import gitmem.repo
 from gitmem.cli import main
+from gitmem.store import Store
+from gitmem.worktree import commit_changed, status
 from tests.conftest import PERSON, assert_clean, git
 
 ORG = "blocks/organization.md"
@@ -222,6 +226,38 @@ def test_commits_of_disk_changes_during_another_process_s_operations_change_noth
     assert_clean(sample.path)
 
 
+def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_committed(
+    sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A person (or an agent told of the commit by a watcher) saves again at the
+    # moment the commit of the previous save records the file in the index.
+    # The save is made for real; only its moment is chosen, by running it just
+    # before the index entry's stat is taken.
+    path = sample.path / ORG
+    atomic(path, "08:00-18:00", "09:00-17:00")
+    stat = gitmem.repo.entry_for
+    saved = []
+
+    def save_again_first(name: str, sha: Any) -> Any:
+        if name == str(path) and not saved:
+            saved.append(name)
+            atomic(path, "09:00-17:00", "10:00-16:00")
+            # Older than the index about to be written, as after a few ms (or
+            # a copy that keeps times): git's racy-file check does not catch it.
+            past = os.stat(path).st_mtime - 10
+            os.utime(path, (past, past))
+        return stat(name, sha)
+
+    monkeypatch.setattr(gitmem.repo, "entry_for", save_again_first)
+    assert sample.commit().committed == (ORG,)
+
+    assert saved == [str(path)]
+    assert [(s.path, s.change) for s in sample.status()] == [(ORG, "modified")]
+    assert sample.commit().committed == (ORG,)
+    assert "Support hours: 10:00-16:00 CET" in sample.blocks.retrieve("organization").value
+    assert_clean(sample.path)
+
+
 def test_a_conflicting_pair_exits_3_and_keeps_both_versions(sample: gitmem.Client) -> None:
     store = sample.path
     in_place(store / ORG, "08:00-18:00", "09:00-17:00")
@@ -267,6 +303,27 @@ def test_a_file_staged_with_git_add_is_committed_over_a_moved_branch(
     value = sample.blocks.retrieve("organization").value
     assert "09:00-17:00" in value and value.endswith("Refunds go through Maria.")
     assert_clean(store)
+
+
+def test_staged_false_leaves_a_change_staged_as_it_is_on_disk_to_git(
+    sample: gitmem.Client,
+) -> None:
+    # What a watcher sees while git merges or checks out: files and index
+    # already new, the branch not yet moved.
+    store = sample.path
+    atomic(store / ORG, "08:00-18:00", "09:00-17:00")
+    atomic(store / "blocks/task_queue.md", "[done]", "[todo]")
+    git(store, "add", ORG)
+
+    watcher_like = Store.open(store)
+    try:
+        unstaged = tuple(s.path for s in status(watcher_like, staged=False))
+        committed = commit_changed(watcher_like, staged=False).committed
+    finally:
+        watcher_like.close()
+
+    assert unstaged == committed == ("blocks/task_queue.md",)
+    assert git(store, "status", "--porcelain") == f"M  {ORG}\n"
 
 
 # -- new, deleted and related files ----------------------------------------------
