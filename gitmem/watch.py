@@ -42,6 +42,14 @@ MAX_DELAY = 1.0  # ... unless it has been written to for this long
 # inotify drops events when its queue overflows (a huge pull) and network file
 # systems send none: the branch is read again this often, which costs ~50 us.
 RECHECK = 2.0
+# watchdog holds the first half of a rename back for up to HELD_BACK seconds,
+# and what comes after it waits too. The branch ref is renamed into place, so
+# after any sign of a ref changing, it is read again after 2, 4, 8 ... ms until
+# that time is over: a commit landing while watchdog holds back is still told
+# within about the time since that sign (measured: 1 commit in ~200 otherwise
+# came 500 ms late).
+HELD_BACK = 0.5
+FIRST_LOOK = 0.002
 _CURSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _HEX = re.compile(r"[0-9a-f]{40}")
 
@@ -88,6 +96,7 @@ class Watcher:
         self._cursor = gitdir / "gitmem" / "cursors" / cursor if cursor else None
         self._closed = threading.Event()
         self._moved = threading.Event()  # the branch ref may have changed
+        self._quiet = FIRST_LOOK  # how long to wait before reading the branch again
         self._consuming = threading.Lock()
         self._steps: deque[tuple[CommitId, LogEntry, str | None]] = deque()
         self._queue: deque[Event] = deque()
@@ -178,8 +187,11 @@ class Watcher:
                 continue
             head = self._reader.repo.head()
             if head is None or head == self.last:
-                self._moved.wait(RECHECK)
-            elif self.last is None:
+                told = self._moved.wait(self._quiet if self._quiet <= HELD_BACK else RECHECK)
+                self._quiet = FIRST_LOOK if told else min(self._quiet * 2, RECHECK)
+                continue
+            self._quiet = FIRST_LOOK  # the branch moved: more may follow
+            if self.last is None:
                 self.last = head
             else:
                 self._steps.extend(self._walk(self.last, head))
@@ -331,9 +343,13 @@ def _observe(
     root: Path, gitdir: Path, ref_moved: Callable[[], None], saved: Callable[[str | None], None]
 ) -> BaseObserver:
     """Start a watchdog observer on the store: ``ref_moved()`` when the branch may
-    have moved, ``saved(path)`` when a block or manifest changed on disk (None:
+    be moving, ``saved(path)`` when a block or manifest changed on disk (None:
     a directory did; look at everything). The rest (objects, index, logs,
-    editors' temp files: ~1,000 events for a pull) is dropped here, cheaply."""
+    editors' temp files: ~1,000 events for a pull) is dropped here, cheaply.
+
+    The refs get watches of their own, away from the many renames of the
+    working tree and the objects (see HELD_BACK).
+    """
     from watchdog import events as fs
     from watchdog.observers import Observer
 
@@ -349,29 +365,36 @@ def _observe(
         fs.DirDeletedEvent,  # a directory moved out of the tree comes as this
     ]
 
-    def seen(path: str, is_dir: bool) -> None:
-        if path.startswith(git):
-            name = path[len(git) :]
-            if name in ("HEAD", "packed-refs") or (
-                name.startswith("refs/") and not name.endswith(".lock")
-            ):
-                ref_moved()
-        elif path.startswith(top):
+    def on_disk(path: str, is_dir: bool) -> None:
+        if path.startswith(top) and not path.startswith(git):
             name = path[len(top) :]
             if is_dir and (name in DIRS or name.startswith(inside)):
                 saved(None)
             elif name.startswith(inside) and is_store_file(name):
                 saved(name)
 
-    class Handler(fs.FileSystemEventHandler):
-        def on_any_event(self, event: fs.FileSystemEvent) -> None:
-            seen(os.fsdecode(event.src_path), event.is_directory)
-            if event.dest_path:
-                seen(os.fsdecode(event.dest_path), event.is_directory)
+    def on_ref(path: str, is_dir: bool) -> None:
+        # Lock files count: a ref's lock is written just before it is renamed
+        # over the ref, and that rename may be the one held back.
+        name = path[len(git) :]
+        if name.startswith(("HEAD", "packed-refs", "refs/")):
+            ref_moved()
+
+    def handler(seen: Callable[[str, bool], None]) -> fs.FileSystemEventHandler:
+        class Handler(fs.FileSystemEventHandler):
+            def on_any_event(self, event: fs.FileSystemEvent) -> None:
+                seen(os.fsdecode(event.src_path), event.is_directory)
+                if event.dest_path:
+                    seen(os.fsdecode(event.dest_path), event.is_directory)
+
+        return Handler()
 
     logging.getLogger("watchdog.observers.inotify").addFilter(_stop_race)
     observer = Observer()
-    observer.schedule(Handler(), str(root), recursive=True, event_filter=wanted)
+    observer.schedule(handler(on_disk), str(root), recursive=True, event_filter=wanted)
+    refs = handler(on_ref)
+    observer.schedule(refs, str(gitdir), recursive=False, event_filter=wanted)
+    observer.schedule(refs, str(gitdir / "refs" / "heads"), recursive=True, event_filter=wanted)
     observer.start()
     return observer
 
