@@ -319,6 +319,23 @@ def test_a_block_file_deleted_and_recreated(sample: gitmem.Client, watch: type[W
     assert_clean(sample.path)
 
 
+def test_a_directory_moved_out_of_the_store_is_looked_at_as_a_whole(
+    sample: gitmem.Client, watch: type[Watch], tmp_path: Path
+) -> None:
+    sample.blocks.create(label="a", id="notes/a")
+    sample.blocks.create(label="b", id="notes/b")
+    sample.agents.blocks.attach("notes/a", agent_id="worker")
+    w = watch(sample.path, "--json", "--agent", "worker")
+    os.rename(sample.path / "blocks/notes", tmp_path / "away")
+
+    w.said(
+        "blocks/notes/a.md: deleted, but attached to worker; "
+        "detach it first \\(or restore the file\\)"
+    )
+    assert w.stop() == ([], [])
+    assert git(sample.path, "log", "-1", "--format=%s") == "commit: notes/b\n"
+
+
 # -- cursors, --exec, bursts --------------------------------------------------------
 
 
