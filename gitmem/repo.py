@@ -204,6 +204,11 @@ class GitRepo:
     def close(self) -> None:
         self._git.close()
 
+    @property
+    def git(self) -> Repo:
+        """The dulwich repository, for the other git-layer module (githistory.py)."""
+        return self._git
+
     # -- reading ---------------------------------------------------------
 
     def tree(self, sha: ObjectID) -> RawTree:
