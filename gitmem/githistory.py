@@ -181,6 +181,12 @@ class GitHistory:
         assert isinstance(obj, Commit)
         return _log_entry(obj)
 
+    def mentions(self, commit: str, texts: Sequence[str]) -> bool:
+        """Whether the raw commit contains every one of ``texts``: a cheap test that
+        rules most commits out before their trailers are parsed."""
+        _, raw = self._objects.get_raw(ObjectID(commit.encode()))
+        return all(text.encode() in raw for text in texts)
+
     def blob(self, sha: str) -> bytes:
         return self.repo.blob(sha)
 

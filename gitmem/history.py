@@ -230,10 +230,13 @@ class History:
         """The store's commits, newest first, filtered by their gitmem trailers; ``block``
         also matches commits that changed the block's file without naming it."""
         after = parse_date(since) if since else None
+        wanted = [text for text in (agent, op) if text is not None]
         found: list[LogEntry] = []
         for commit, node in self._git.commits():
             if after is not None and node.time < after:
                 break
+            if wanted and not self._git.mentions(commit, wanted):
+                continue
             e = self._git.entry(commit)
             if agent is not None and e.agent != agent:
                 continue
