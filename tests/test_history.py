@@ -388,3 +388,27 @@ def test_cli_errors_are_one_line_and_exit_1(
     assert out.exit_code == 1
     assert out.output.startswith(f"Error: {message}")
     assert out.output.count("\n") == 1
+
+
+def test_nested_block_ids_and_stray_files(client: gitmem.Client) -> None:
+    client.agents.create(name="alice", memory_blocks=[{"label": "persona", "value": "I am"}])
+    client.agents.memory("alice").memory_rethink("persona", "I am alice")
+    for stray in ("blocks/notes.txt", "blocks/alice/Bad Name.md", "blocks/alice/persona.md.bak"):
+        (client.path / stray).write_text("not a block\n")
+    git(client.path, "add", "-A")
+    git(client.path, "commit", "-qm", "stray files")
+    client.agents.memory("alice").memory_insert("persona", "and I remember")
+
+    revisions = client.blocks.history("alice/persona")
+
+    expected = git(client.path, "log", "--format=%H", "--", "blocks/alice/persona.md").split()
+    assert [r.commit for r in revisions] == expected
+    assert [(r.op, r.added, r.removed) for r in revisions] == [
+        ("memory_insert", 1, 0),
+        ("memory_rethink", 1, 1),
+        ("create_agent", 1, 0),
+    ]
+    assert [b.text for b in client.blocks.blame("alice/persona")] == [
+        "I am alice",
+        "and I remember",
+    ]
