@@ -17,6 +17,7 @@ import fcntl
 import heapq
 import os
 import re
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile
 from dulwich.objectspec import AmbiguousShortId, parse_commit, parse_object
 
 from gitmem.errors import NotFoundError, ValidationError
+from gitmem.gittree import TreeRecord, raw_entries, raw_tree_diff
 from gitmem.ids import check_block_id
 from gitmem.repo import GitRepo, LogEntry, _log_entry
 
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
 INDEX_HEADER = b"gitmem history index 1\n"
 Changes = dict[str, str | None]  # block id -> blob id of its file after the commit (None: gone)
 
-# A tree is a run of records "<octal mode> <name>\0<20-byte sha>". Names hold no NUL
-# and the sha is exactly 20 bytes, so reading records from a record boundary is exact.
-_RECORD = re.compile(rb"([0-7]+) ([^\0]+)\0(.{20})", re.S)
-_RECORDS = re.compile(rb"(?:[0-7]+ [^\0]+\0.{20})*", re.S)
-_DIR, _FILE_TYPE, _TYPE_MASK = 0o040000, 0o100000, 0o170000
 _REV_SUFFIX = re.compile(r"(?:[~^][0-9]*)+$")
 _TREE_CACHE = 64
 
@@ -325,13 +322,11 @@ class GitHistory:
 
     def _blocks_dir(self, root: bytes | None) -> bytes | None:
         """The tree id of ``blocks/`` in a root tree (a handful of entries)."""
-        for mode, name, sha in _RECORD.findall(self._tree(root)):
-            if name == b"blocks":
-                return _dir_sha((int(mode, 8), sha))
-        return None
+        found = [e for e in raw_entries(self._tree(root)) if e[0] == b"blocks"]
+        return _dir_sha(found[0]) if found else None
 
     def _dir_changes(self, old: bytes | None, new: bytes | None, prefix: str, out: Changes) -> None:
-        for name, a, b in _tree_diff(self._tree(old), self._tree(new)):
+        for name, a, b in raw_tree_diff(self._tree(old), self._tree(new)):
             if _dir_sha(a) or _dir_sha(b):
                 sub = prefix + name.decode(errors="replace") + "/"
                 self._dir_changes(_dir_sha(a), _dir_sha(b), sub, out)
@@ -345,88 +340,12 @@ class GitHistory:
                 out[block_id] = after.hex() if after else None
 
 
-Entry = tuple[int, bytes] | None  # (mode, 20-byte sha) of a tree entry, None if absent
+def _dir_sha(entry: TreeRecord | None) -> bytes | None:
+    return entry[2].hex().encode() if entry and stat.S_ISDIR(entry[1]) else None
 
 
-def _dir_sha(entry: Entry) -> bytes | None:
-    return entry[1].hex().encode() if entry and entry[0] & _TYPE_MASK == _DIR else None
-
-
-def _file_sha(entry: Entry) -> bytes | None:
-    return entry[1] if entry and entry[0] & _TYPE_MASK == _FILE_TYPE else None
-
-
-def _tree_diff(old: bytes, new: bytes) -> Iterator[tuple[bytes, Entry, Entry]]:
-    """(name, old entry, new entry) for each entry that differs between two raw trees.
-
-    Trees that share most entries share most bytes: only the records between the
-    common leading and trailing bytes are read, so comparing two 1,000-entry trees
-    that differ in one entry reads a few records, not 2,000.
-    """
-    if old == new:
-        return
-    # The longest run of whole records inside the common prefix ends on a boundary
-    # of both trees; read from there until both have the same bytes left.
-    start = _RECORDS.match(new, 0, _common_prefix(old, new))
-    i = j = start.end() if start else 0
-    tail = _common_suffix(old, new)
-    a = b = None
-    while True:
-        if a is None and b is None and len(old) - i == len(new) - j and len(new) - j <= tail:
-            return
-        if a is None and i < len(old):
-            a, i = _read_record(old, i)
-        if b is None and j < len(new):
-            b, j = _read_record(new, j)
-        key_a = _sort_key(a) if a else None
-        key_b = _sort_key(b) if b else None
-        if a is not None and (key_b is None or (key_a is not None and key_a < key_b)):
-            yield a[0], (a[1], a[2]), None
-            a = None
-        elif b is not None and (key_a is None or (key_b is not None and key_b < key_a)):
-            yield b[0], None, (b[1], b[2])
-            b = None
-        elif a is not None and b is not None:
-            if a[1:] != b[1:]:
-                yield a[0], (a[1], a[2]), (b[1], b[2])
-            a = b = None
-        else:
-            return
-
-
-def _read_record(raw: bytes, pos: int) -> tuple[tuple[bytes, int, bytes], int]:
-    m = _RECORD.match(raw, pos)
-    if m is None:
-        raise ValidationError(f"damaged Git tree object at byte {pos}")
-    return (m.group(2), int(m.group(1), 8), m.group(3)), m.end()
-
-
-def _sort_key(record: tuple[bytes, int, bytes]) -> bytes:
-    # Git orders a directory as if its name ended in '/'.
-    name, mode, _ = record
-    return name + b"/" if mode & _TYPE_MASK == _DIR else name
-
-
-def _common_prefix(a: bytes, b: bytes) -> int:
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:  # the first differing byte is in a[lo:hi]
-        mid = (lo + hi + 1) // 2
-        if a[lo:mid] == b[lo:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _common_suffix(a: bytes, b: bytes) -> int:
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[len(a) - mid : len(a) - lo] == b[len(b) - mid : len(b) - lo]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+def _file_sha(entry: TreeRecord | None) -> bytes | None:
+    return entry[2] if entry and stat.S_ISREG(entry[1]) else None
 
 
 def parse_date(text: str, *, what: str = "date") -> int:
