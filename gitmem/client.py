@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmem.block import Block
 from gitmem.data import data_dir, store_files
+from gitmem.history import BlameLine, BlockDiff, BlockRevision, History
 from gitmem.manifest import Agent
 from gitmem.repo import LogEntry
 from gitmem.store import UNSET, Store
@@ -30,7 +31,8 @@ class Client:
 
     def _attach(self, store: Store) -> None:
         self._store = store
-        self.blocks = Blocks(store)
+        self._history = History(store)
+        self.blocks = Blocks(store, self._history)
         self.agents = Agents(store)
 
     @classmethod
@@ -48,9 +50,21 @@ class Client:
     def path(self) -> Path:
         return self._store.root
 
-    def history(self, limit: int | None = None) -> list[LogEntry]:
-        """The store's commits, newest first: who did which operation on what."""
-        return self._store.repo.log(limit)
+    def history(
+        self,
+        limit: int | None = None,
+        *,
+        agent: str | None = None,
+        block: str | None = None,
+        op: str | None = None,
+        since: str | None = None,
+    ) -> list[LogEntry]:
+        """The store's commits, newest first: who did which operation on what.
+
+        Filters: the agent, block and op the commits name in their trailers
+        (``block`` also matches plain edits of its file), and a date ``since``.
+        """
+        return self._history.log(limit=limit, agent=agent, block=block, op=op, since=since)
 
     def status(self, paths: Iterable[str] | None = None) -> list[FileStatus]:
         """Blocks and manifests changed on disk, each with its problem (None: valid)."""
@@ -92,8 +106,9 @@ class Client:
 class Blocks:
     """``client.blocks``: memory blocks, shared or not."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, history: History) -> None:
         self._store = store
+        self._history = history
         self.agents = BlockAgents(store)
 
     def create(
@@ -118,8 +133,27 @@ class Blocks:
             block_id=id,
         )
 
-    def retrieve(self, block_id: str) -> Block:
+    def retrieve(self, block_id: str, *, at: str | None = None) -> Block:
+        """The block now, or as of ``at``: a commit-ish (``HEAD~2``, a hash) or a date."""
+        if at is not None:
+            return self._history.block_at(block_id, at)
         return self._store.view().block(block_id)
+
+    def history(self, block_id: str, *, limit: int | None = None) -> list[BlockRevision]:
+        """The commits that changed the block, newest first: who, when, which op, +/- lines."""
+        return self._history.block_log(block_id, limit)
+
+    def blame(self, block_id: str) -> list[BlameLine]:
+        """Each line of the block's value with the agent (or person) and commit behind it."""
+        return self._history.blame(block_id)
+
+    def diff(self, block_id: str, old: str | None = None, new: str | None = None) -> BlockDiff:
+        """The block between two revisions (default: its last change)."""
+        return self._history.diff(block_id, old, new)
+
+    def revert(self, block_id: str, *, to: str) -> Block:
+        """A new commit restoring the block as it was at ``to``; history is kept."""
+        return self._history.revert(block_id, to)
 
     def list(self, *, label: str | None = None) -> BlockList:
         blocks = self._store.view().blocks()

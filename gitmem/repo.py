@@ -239,6 +239,11 @@ class GitRepo:
         self._git.close()
 
     @property
+    def git(self) -> Repo:
+        """The dulwich repository, for the other git-layer module (githistory.py)."""
+        return self._git
+
+    @property
     def gitdir(self) -> Path:
         return self._gitdir
 
