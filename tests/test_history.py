@@ -197,7 +197,7 @@ def test_revert_is_checked_against_todays_limit(client: gitmem.Client) -> None:
     front = path.read_text().removesuffix("ok\n")
     for value in ("far too long", "fine"):
         path.write_text(f"{front}{value}\n")
-        git(client.path, "commit", "-qam", "edit by hand")
+        git(client.path, "commit", "--no-verify", "-qam", "edit by hand")
 
     with pytest.raises(
         gitmem.LimitExceededError,
@@ -396,7 +396,7 @@ def test_nested_block_ids_and_stray_files(client: gitmem.Client) -> None:
     for stray in ("blocks/notes.txt", "blocks/alice/Bad Name.md", "blocks/alice/persona.md.bak"):
         (client.path / stray).write_text("not a block\n")
     git(client.path, "add", "-A")
-    git(client.path, "commit", "-qm", "stray files")
+    git(client.path, "commit", "--no-verify", "-qm", "stray files")
     client.agents.memory("alice").memory_insert("persona", "and I remember")
 
     revisions = client.blocks.history("alice/persona")
