@@ -4,9 +4,12 @@ this machine) and smart HTTP from a dulwich server started here."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +131,7 @@ def test_conflicting_replaces_change_nothing_and_exit_3(world: World) -> None:
         "origin/main: merge, 1 commit(s); blocks changed: task_queue; "
         "merged block by block: blocks/task_queue.md\n"
     )
+    assert done.stderr == ""  # no progress when stderr is not a terminal
     value = world.b.blocks.retrieve("task_queue").value
     assert value == "[done, A] T-1: Summarise last week's support tickets"
     assert_clean(world.b.path)
@@ -176,9 +180,9 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     ids=["symlink", "stray-file", "bad-id", "missing-block"],
 )
 def test_files_that_are_not_valid_blocks_are_refused(
-    world: World, make: object, problem: str
+    world: World, make: Callable[[Path], object], problem: str
 ) -> None:
-    make(world.c)  # type: ignore[operator]
+    make(world.c)
     commit_in_c(world, "odd file")
     before = snapshot(world.a.path)
 
@@ -307,6 +311,36 @@ def test_cli_remote_add_and_list(client: gitmem.Client, tmp_path: Path) -> None:
     assert done.stderr == (
         "Error: no remote to sync with; add one with 'gitmem remote add origin URL'\n"
     )
+
+
+def run_on_a_terminal(*args: str) -> tuple[int, bytes]:
+    """Run gitmem with its stderr on a pseudo-terminal; return its exit code and what it showed."""
+    controller, terminal = os.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "gitmem", *args], stdout=subprocess.DEVNULL, stderr=terminal
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: everything written has been read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return done.returncode, shown
+
+
+def test_transfers_show_progress_on_a_terminal_unless_quiet(world: World, tmp_path: Path) -> None:
+    code, shown = run_on_a_terminal("clone", str(world.remote), str(tmp_path / "d"))
+    assert code == 0
+    assert b"counting objects: " in shown
+    assert shown.endswith(b"\n")  # a counter's open line is closed
+
+    code, shown = run_on_a_terminal("clone", "--quiet", str(world.remote), str(tmp_path / "e"))
+    assert (code, shown) == (0, b"")
 
 
 # -- other transports ------------------------------------------------------------
