@@ -104,6 +104,20 @@ def test_inserts_on_both_sides_land_on_both_after_sync(world: World) -> None:
         assert git(store, "log", "-g", "-1", "--format=%gs").startswith("gitmem: pull: ")
 
 
+def test_the_same_change_on_both_sides_still_joins_the_histories(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for client, person in ((world.a, "Ann"), (world.b, "Bo")):  # two commits, one tree
+        monkeypatch.setenv("GIT_AUTHOR_NAME", person)
+        client.blocks.update("organization", description="Changed on both sides.")
+    world.a.push()
+
+    assert world.b.pull() == Pulled("origin/main", "merge", 1)
+    assert world.b.push() == Pushed("origin/main", True)
+    assert world.b.history(1)[0].subject == "pull: merge origin/main"
+    assert_clean(world.b.path)
+
+
 def test_conflicting_replaces_change_nothing_and_exit_3(world: World) -> None:
     world.a.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, A] T-1")
     world.a.push()
@@ -255,7 +269,7 @@ def test_clone_of_something_else_is_refused_and_leaves_nothing(tmp_path: Path) -
     git(other, "add", "-A")
     git(other, "commit", "-q", "-m", "readme")
 
-    done = cli(tmp_path, "clone", str(other), "mem")
+    done = CliRunner().invoke(main, ["-C", str(tmp_path), "clone", "other", "mem"])
 
     assert done.exit_code == 1
     assert done.stderr == f"Error: {other} is not a gitmem store: it has no gitmem.yaml\n"

@@ -75,10 +75,13 @@ def clone(ctx: click.Context, url: str, directory: Path | None, quiet: bool) -> 
     """
     from gitmem.client import Client
 
+    here = ctx.obj["path"]
+    if (here / url).is_dir():  # a relative path is taken from -C, as the directory is
+        url = str(here / url)
     name = directory or Path(url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))
     with (
         _progress(quiet) as progress,
-        Client.clone(url, ctx.obj["path"] / name, progress=progress) as client,
+        Client.clone(url, here / name, progress=progress) as client,
     ):
         if not quiet:
             click.echo(f"Cloned {url} into {client.path}")
