@@ -16,7 +16,9 @@ from gitmem.store import UNSET, Store
 from gitmem.tools import Memory
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
+    from gitmem.gitremote import Progress
     from gitmem.merge import Strategy
+    from gitmem.sync import Pulled, Pushed, Synced
     from gitmem.worktree import FileStatus, Outcome
 
 BlockList = list[Block]
@@ -46,9 +48,61 @@ class Client:
         hooks.install(client._store.repo)
         return client
 
+    @classmethod
+    def clone(cls, url: str, path: str | Path, *, progress: Progress | None = None) -> Client:
+        """Copy the store at ``url`` (path, file://, ssh://, https://) into ``path``."""
+        from gitmem import sync
+
+        client = cls.__new__(cls)
+        client._attach(sync.clone(url, path, progress=progress))
+        return client
+
     @property
     def path(self) -> Path:
         return self._store.root
+
+    def pull(
+        self,
+        remote: str | None = None,
+        *,
+        strategy: Strategy | None = None,
+        progress: Progress | None = None,
+    ) -> Pulled:
+        """Fetch ``remote`` (default: upstream, else origin) and merge it in;
+        a conflict raises ConflictError and changes nothing."""
+        from gitmem import sync
+
+        return sync.pull(self._store, remote, strategy=strategy, progress=progress)
+
+    def push(self, remote: str | None = None, *, progress: Progress | None = None) -> Pushed:
+        """Push the branch; ConflictError if the remote has commits not merged here."""
+        from gitmem import sync
+
+        return sync.push(self._store, remote, progress=progress)
+
+    def sync(
+        self,
+        remote: str | None = None,
+        *,
+        strategy: Strategy | None = None,
+        progress: Progress | None = None,
+    ) -> Synced:
+        """Pull, then push; pull and push again while the remote moves meanwhile."""
+        from gitmem import sync
+
+        return sync.sync(self._store, remote, strategy=strategy, progress=progress)
+
+    def remotes(self) -> dict[str, str]:
+        """The configured remotes: name -> URL."""
+        from gitmem import gitremote
+
+        return gitremote.remotes(self._store.repo)
+
+    def add_remote(self, name: str, url: str) -> None:
+        """Configure a git remote (what ``git remote add NAME URL`` does)."""
+        from gitmem import gitremote
+
+        gitremote.add_remote(self._store.repo, name, url)
 
     def history(
         self,
