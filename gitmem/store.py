@@ -212,15 +212,19 @@ class Store:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] = (),
-        block_ids: Iterable[str] = (),
+        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        block_ids: Iterable[str] | None = (),
         metadata: Mapping[str, Any] | None = None,
     ) -> Agent:
         if name is not None:
             check_agent_id(name)
-        inline = [dict(b) for b in memory_blocks]
-        shared = list(block_ids)
+        if isinstance(block_ids, str) or isinstance(memory_blocks, (str, Mapping)):
+            raise ValidationError("block_ids and memory_blocks must be lists")
+        inline = list(memory_blocks or ())
+        shared = list(block_ids or ())
         for i, spec in enumerate(inline):
+            if not isinstance(spec, Mapping):
+                raise ValidationError(f"memory_blocks[{i}]: expected a mapping with a 'label'")
             unknown = set(spec) - {"value", *blockfmt.KEYS}
             if unknown:
                 raise ValidationError(f"memory_blocks[{i}]: unknown key {sorted(unknown)[0]!r}")
