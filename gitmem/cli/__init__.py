@@ -1,6 +1,6 @@
 """The ``gitmem`` command. Each group lives in its own module; importing it registers it."""
 
-from gitmem.cli import agents, blocks, memory, setup
+from gitmem.cli import agents, blocks, check, memory, setup
 from gitmem.cli.base import main
 
-__all__ = ["agents", "blocks", "main", "memory", "setup"]
+__all__ = ["agents", "blocks", "check", "main", "memory", "setup"]
