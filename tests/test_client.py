@@ -63,7 +63,8 @@ def test_every_operation_is_one_commit_with_author_and_trailers(client: gitmem.C
         "Gitmem-Op: memory_insert;Gitmem-Agent: worker;Gitmem-Block: notes",
         f"{PERSON[0]} <{PERSON[1]}>|create_agent: worker|"
         "Gitmem-Op: create_agent;Gitmem-Agent: worker",
-        f"{PERSON[0]} <{PERSON[1]}>|create_block: notes|Gitmem-Op: create_block;Gitmem-Block: notes",
+        f"{PERSON[0]} <{PERSON[1]}>|create_block: notes|"
+        "Gitmem-Op: create_block;Gitmem-Block: notes",
         f"{PERSON[0]} <{PERSON[1]}>|init: mem|Gitmem-Op: init",
     ]
     assert (path / "blocks/notes.md").read_text() == (
