@@ -72,8 +72,13 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
         mark = e.problem_mark or e.context_mark
         line = first_line + (mark.line if mark else 0)
         raise ValidationError(f"{path}:{line}: invalid YAML: {e.problem or e.context}") from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow
+        line = first_line + text[: e.position].count("\n")
+        problem = f"{e.reason} (character {e.character:#06x})"
+        raise ValidationError(f"{path}:{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
-        raise ValidationError(f"{path}:{first_line}: invalid YAML: {e}") from None
+        problem = str(e).split("\n")[0]
+        raise ValidationError(f"{path}:{first_line}: invalid YAML: {problem}") from None
     except RecursionError:
         raise ValidationError(f"{path}:{first_line}: YAML is nested too deeply") from None
     finally:

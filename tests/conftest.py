@@ -44,9 +44,7 @@ def sample(tmp_path: Path) -> Iterator[gitmem.Client]:
 
 def git(path: Path, *args: str, check: bool = True) -> str:
     """Run the real git binary in ``path`` and return its stdout."""
-    done = subprocess.run(
-        ["git", *args], cwd=path, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
