@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
+from gitmem.check import StoreFile, check_files
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id, slug
 from gitmem.manifest import Agent
@@ -61,33 +62,23 @@ class Store:
             raise ValidationError(f"{root} is already a Git repository")
         if root.exists() and any(root.iterdir()):
             raise ValidationError(f"{root} is not empty")
-        store = cls(GitRepo.create(root).root)
         content = {SETTINGS: Settings().dump(), ".gitattributes": GITATTRIBUTES.encode()}
         content.update(files or {})
+        for name in content:
+            if name not in (SETTINGS, ".gitattributes") and not name.startswith(
+                ("blocks/", "agents/")
+            ):
+                raise ValidationError(f"{name}: not a block or an agent manifest")
+        found = check_files(StoreFile(name, data) for name, data in content.items())
+        if found.problems:
+            raise ValidationError(str(found.problems[0]))
+        store = cls(GitRepo.create(root).root)
 
         def build(snap: Snapshot) -> tuple[Change, None]:
-            view = View(snap, store._cache)
-            store._check_files(view, content)
-            change = Change(content, "init", root.name, store.repo.person())
-            return change, None
+            return Change(content, "init", root.name, store.repo.person()), None
 
         store.repo.transact(build)
         return store
-
-    def _check_files(self, view: View, files: Mapping[str, bytes]) -> None:
-        agents = []
-        blocks: dict[str, Block] = {}
-        for path, data in files.items():
-            if path.startswith("blocks/") and path.endswith(".md"):
-                block_id = path[len("blocks/") : -len(".md")]
-                blocks[block_id] = blockfmt.parse(data, block_id=block_id, path=path)
-            elif path.startswith("agents/") and path.endswith(".yaml"):
-                agent_id = path[len("agents/") : -len(".yaml")]
-                agents.append(manifestfmt.parse(data, agent_id=agent_id, path=path))
-            elif path not in (SETTINGS, ".gitattributes"):
-                raise ValidationError(f"{path}: not a block or an agent manifest")
-        for agent in agents:
-            view.check_labels(agent, blocks)
 
     def close(self) -> None:
         self.repo.close()
