@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,16 +267,28 @@ class Report:
 def check_store(root: Path) -> Report:
     """Check the store at ``root``: its Git objects and lock files, and its files at
     the branch head and on disk (a problem in both is reported once)."""
-    objects, git_problems = gitcheck.check_objects(root)
-    problems = [Problem(p.path, 1, p.message, ("git",)) for p in git_problems]
-    problems += [Problem(p.path, 1, p.message, ("git",)) for p in gitcheck.stale_locks(root)]
+    problems = [Problem(p.path, 1, p.message, ("git",)) for p in gitcheck.stale_locks(root)]
     cache: Parses = {}
+    objects = 0
+    head = Checked()
     repo = GitRepo(root)
     try:
         try:
-            head = check_files(head_files(repo.snapshot()), cache)
-        except CorruptError:
-            head = Checked()  # check_objects has said what is damaged
+            ref = repo.branch_ref()
+            commit = repo.head()
+        except CorruptError as e:
+            # What is wrong with HEAD or the branch: the message starts with the file.
+            path, _, message = str(e).partition(" ")
+            problems.append(Problem(path, 1, message, ("git",)))
+            commit = None
+        else:
+            if commit is None:
+                problems.append(Problem(f".git/{ref.decode()}", 1, "the branch has no commit"))
+        if commit is not None:
+            objects, damaged = gitcheck.check_objects(root, ref.decode(), commit)
+            problems += [Problem(p.path, 1, p.message, ("git",)) for p in damaged]
+            with suppress(CorruptError):  # check_objects has said what is damaged
+                head = check_files(head_files(repo.snapshot(commit)), cache)
         disk = check_files(disk_files(root), cache)
     finally:
         repo.close()

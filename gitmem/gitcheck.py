@@ -12,10 +12,9 @@ from pathlib import Path
 
 from dulwich.errors import ChecksumMismatch, FileFormatException
 from dulwich.objects import Commit, ObjectID, Tree
-from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from gitmem.repo import HEX_ID, STALE_SECONDS
+from gitmem.repo import STALE_SECONDS
 
 _GITLINK = 0o160000
 
@@ -28,23 +27,18 @@ class GitProblem:
     message: str
 
 
-def check_objects(root: Path) -> tuple[int, list[GitProblem]]:
-    """Check every object reachable from the branch: it exists, hashes to its id,
-    parses strictly (dulwich's ``check()``) and is of the kind that names it.
+def check_objects(root: Path, ref: str, head: ObjectID) -> tuple[int, list[GitProblem]]:
+    """Check every object reachable from ``head``, the commit of the branch ``ref``:
+    it exists, hashes to its id, parses strictly (dulwich's ``check()``) and is of
+    the kind that names it.
 
     Returns how many objects were checked and what is wrong.
     """
     with Repo(str(root)) as git:
-        names, head = git.refs.follow(Ref(b"HEAD"))
-        ref = f".git/{names[-1].decode(errors='replace')}"
-        if not head:
-            return 0, [GitProblem(ref, "the branch has no commit")]
-        if not HEX_ID.fullmatch(head):
-            return 0, [GitProblem(ref, f"does not hold a commit id: {head[:60]!r}")]
         problems: list[GitProblem] = []
         seen: set[bytes] = set()
         # (object id, the kind its referrer expects, what refers to it, its path in the tree)
-        todo: list[tuple[ObjectID, bytes, str, str]] = [(head, b"commit", ref, "")]
+        todo: list[tuple[ObjectID, bytes, str, str]] = [(head, b"commit", f".git/{ref}", "")]
         while todo:
             sha, kind, via, path = todo.pop()
             if sha in seen:

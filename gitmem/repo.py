@@ -22,7 +22,7 @@ from typing import TypeVar
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
-from dulwich.refs import Ref
+from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
@@ -258,32 +258,31 @@ class GitRepo:
         try:
             obj = self._git.object_store[sha]
         except KeyError:
-            raise CorruptError(
-                f"Git object {sha.decode()} is missing; run 'gitmem check'"
-            ) from None
+            raise CorruptError(f"Git object {sha.decode()} is missing") from None
         except (FileFormatException, ChecksumMismatch, zlib.error) as e:
-            raise CorruptError(
-                f"Git object {sha.decode()} is damaged ({e}); run 'gitmem check'"
-            ) from None
+            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
         if not isinstance(obj, kind):
             raise CorruptError(
                 f"Git object {sha.decode()} is a {obj.type_name.decode()}, not a "
-                f"{kind.type_name.decode()}; run 'gitmem check'"
+                f"{kind.type_name.decode()}"
             )
         return obj
 
     def branch_ref(self) -> Ref:
-        names, _ = self._git.refs.follow(Ref(b"HEAD"))
-        return names[-1]
+        """The branch HEAD names; CorruptError if it names none (detached, a loop, a bad name)."""
+        head = self._git.refs.read_ref(Ref(b"HEAD")) or b""
+        target = Ref(head.removeprefix(b"ref: "))
+        if target == head or not target.startswith(b"refs/heads/") or not check_ref_format(target):
+            raise CorruptError(f".git/HEAD does not name a branch: {head[:60]!r}")
+        return target
 
     def head(self) -> ObjectID | None:
-        names, sha = self._git.refs.follow(Ref(b"HEAD"))
+        """The branch's commit; None before the first one."""
+        ref = self.branch_ref()
+        sha = self._git.refs.read_ref(ref)
         if sha and not HEX_ID.fullmatch(sha):
-            raise CorruptError(
-                f"{names[-1].decode(errors='replace')} does not hold a commit id "
-                "(run 'gitmem check')"
-            )
-        return sha or None
+            raise CorruptError(f".git/{ref.decode()} does not hold a commit id: {sha[:60]!r}")
+        return ObjectID(sha) if sha else None
 
     def snapshot(self, commit: ObjectID | None = None) -> Snapshot:
         """The store at ``commit`` (default: the branch head)."""
@@ -334,6 +333,8 @@ class GitRepo:
                 commit = self._write_commit(old.commit, new_tree, change)
                 if self._move_branch(old.commit, commit, change):
                     break
+                if self.head() == old.commit:  # nobody moved it: retrying would spin forever
+                    raise CorruptError(f"the branch {self.branch_ref().decode()} cannot be moved")
             self._update_worktree(old, Snapshot(self, commit, new_tree), list(change.files))
             return result
 

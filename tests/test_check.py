@@ -314,14 +314,52 @@ def test_damaged_and_missing_objects_are_reported(sample: gitmem.Client) -> None
     # Every other command says what is wrong in one line, not a traceback.
     result = CliRunner().invoke(main, ["-C", str(sample.path), "blocks", "show", "organization"])
     assert result.exit_code == 1
-    assert result.stderr == f"Error: Git object {org} is damaged ({mismatch}); run 'gitmem check'\n"
-
-
-def test_a_branch_that_names_no_commit_is_reported(client: gitmem.Client) -> None:
-    (client.path / ".git/refs/heads/main").write_text("not a commit id\n")
     assert (
-        problems(client.path)[0]
-        == ".git/refs/heads/main:1: does not hold a commit id: b'not a commit id'"
+        result.stderr == f"Error: Git object {org} is damaged ({mismatch}) (run 'gitmem check')\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "problem"),
+    [
+        (
+            "refs/heads/main",
+            "not a commit id\n",
+            ".git/refs/heads/main:1: does not hold a commit id: b'not a commit id'",
+        ),
+        ("refs/heads/main", "", ".git/refs/heads/main:1: the branch has no commit"),
+        ("HEAD", "", ".git/HEAD:1: does not name a branch: b''"),
+        ("HEAD", "ref: HEAD\n", ".git/HEAD:1: does not name a branch: b'ref: HEAD'"),
+        (
+            "HEAD",
+            "ref: refs/heads/../../../../etc/passwd\n",
+            ".git/HEAD:1: does not name a branch: b'ref: refs/heads/../../../../etc/passwd'",
+        ),
+        (
+            "HEAD",
+            "ref: refs/tags/v1\n",
+            ".git/HEAD:1: does not name a branch: b'ref: refs/tags/v1'",
+        ),
+    ],
+)
+def test_a_head_that_names_no_commit_is_reported_and_stops_every_write(
+    client: gitmem.Client, file: str, content: str, problem: str
+) -> None:
+    (client.path / ".git" / file).write_text(content)
+    assert problems(client.path)[0] == problem
+    result = CliRunner().invoke(main, ["-C", str(client.path), "blocks", "create", "--label", "x"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1
+    assert not (client.path / "blocks").exists()
+
+
+def test_a_detached_head_is_not_written_to(sample: gitmem.Client) -> None:
+    git(sample.path, "checkout", "-q", "--detach")
+    result = CliRunner().invoke(main, ["-C", str(sample.path), "blocks", "delete", "organization"])
+    head = git(sample.path, "rev-parse", "HEAD").strip()
+    assert result.stderr == (
+        f"Error: .git/HEAD does not name a branch: b'{head}' (run 'gitmem check')\n"
     )
 
 

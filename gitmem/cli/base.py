@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from gitmem.errors import ConflictError, GitmemError
+from gitmem.errors import ConflictError, CorruptError, GitmemError
 
 EXIT_CONFLICT = 3
 
@@ -49,6 +49,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ConflictError as e:
             raise _Conflict(str(e)) from None
+        except CorruptError as e:
+            raise _Failed(f"{e} (run 'gitmem check')") from None
         except GitmemError as e:
             raise _Failed(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
