@@ -267,8 +267,8 @@ class Agents:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] = (),
-        block_ids: Iterable[str] = (),
+        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        block_ids: Iterable[str] | None = (),
         metadata: Mapping[str, Any] | None = None,
     ) -> Agent:
         """Create an agent; ``memory_blocks`` become its own blocks ``<agent-id>/<label>``."""

@@ -43,6 +43,7 @@ INDEX_HEADER = b"gitmem history index 1\n"
 Changes = dict[str, str | None]  # block id -> blob id of its file after the commit (None: gone)
 
 _REV_SUFFIX = re.compile(r"(?:[~^][0-9]*)+$")
+_REF_LIKE = re.compile(r"(?!.*\.\.)[A-Za-z0-9_@{}-][A-Za-z0-9._/@{}-]*")
 _TREE_CACHE = 64
 
 
@@ -113,6 +114,8 @@ class GitHistory:
     def _commitish(self, rev: str) -> str | None:
         suffix = _REV_SUFFIX.search(rev)
         base = rev[: suffix.start()] if suffix else rev
+        if not _REF_LIKE.fullmatch(base):
+            return None  # not a name git could have: maybe a date
         git = self.repo.git
         try:
             found: ShaFile = parse_commit(git, base)

@@ -28,6 +28,11 @@ class Entry:
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.mode)
 
+    @property
+    def is_file(self) -> bool:
+        """A regular file: not a directory, symbolic link or submodule."""
+        return stat.S_ISREG(self.mode)
+
 
 def _sort_key(name: bytes, mode: int) -> bytes:
     # Git orders a directory as if its name ended in '/'.

@@ -15,7 +15,7 @@ from gitmem import block as blockfmt
 from gitmem.block import Block, block_path
 from gitmem.errors import NotFoundError, ValidationError
 from gitmem.githistory import GitHistory, parse_date
-from gitmem.ids import check_block_id
+from gitmem.ids import check_agent_id, check_block_id
 from gitmem.repo import CommitId, LogEntry, blob_id
 from gitmem.store import Store, Write
 from gitmem.view import View
@@ -229,7 +229,11 @@ class History:
     ) -> list[LogEntry]:
         """The store's commits, newest first, filtered by their gitmem trailers; ``block``
         also matches commits that changed the block's file without naming it."""
-        after = parse_date(since) if since else None
+        if agent is not None:
+            check_agent_id(agent)
+        if block is not None:
+            check_block_id(block)
+        after = parse_date(since) if since is not None else None
         wanted = [text for text in (agent, op) if text is not None]
         found: list[LogEntry] = []
         for commit, node in self._git.commits():

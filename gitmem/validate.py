@@ -180,16 +180,19 @@ REGULAR_FILE = 0o100644
 _NOT_PLAIN = {0o120000: "a symlink", 0o160000: "a submodule", 0o100755: "an executable file"}
 
 
-def check_incoming(view: View, files: Files, modes: Mapping[str, int]) -> dict[str, str]:
-    """The problem of each file arriving from another store (a pull, a clone):
-    each must be a plain file (``modes``: its Git mode) and then be a valid
-    change to ``view`` like any write: a block or manifest with a valid id and
-    schema within its limit, or the store's own gitmem.yaml or .gitattributes."""
+def check_incoming(
+    view: View, files: Files, modes: Mapping[str, int], *, markers: bool = False
+) -> dict[str, str]:
+    """The problem of each file arriving from elsewhere (a pull, a clone, a plain
+    ``git commit``): each must be a plain file (``modes``: its Git mode) and then
+    be a valid change to ``view`` like any write: a block or manifest with a valid
+    id and schema within its limit, or the store's own gitmem.yaml or .gitattributes."""
     problems = {
         path: f"{path}: is {_NOT_PLAIN.get(mode, f'of mode {mode:o}')}; "
         "blocks and manifests must be plain files"
         for path, mode in modes.items()
         if mode != REGULAR_FILE
     }
-    problems.update(check_files(view, {p: d for p, d in files.items() if p not in problems}))
+    rest = {p: d for p, d in files.items() if p not in problems}
+    problems.update(check_files(view, rest, markers=markers))
     return problems

@@ -1,6 +1,17 @@
 """The ``gitmem`` command. Each group lives in its own module; importing it registers it."""
 
-from gitmem.cli import agents, blocks, files, history, hooks, memory, setup, sync
+from gitmem.cli import agents, blocks, check, files, history, hooks, memory, setup, sync
 from gitmem.cli.base import main
 
-__all__ = ["agents", "blocks", "files", "history", "hooks", "main", "memory", "setup", "sync"]
+__all__ = [
+    "agents",
+    "blocks",
+    "check",
+    "files",
+    "history",
+    "hooks",
+    "main",
+    "memory",
+    "setup",
+    "sync",
+]
