@@ -13,6 +13,14 @@ from gitmem.yamlmap import Located, dump_mapping, load_mapping
 
 DEFAULT_LIMIT = 20000
 MAX_LABEL = 200
+# A block is prompt text: a million characters is more than most context
+# windows hold. The cap bounds what gitmem reads for any block file (4 UTF-8
+# bytes a character, plus room for the front matter).
+MAX_LIMIT = 1_000_000
+MAX_FILE_BYTES = 4 * MAX_LIMIT + 1024 * 1024
+# Characters a label may not have: control characters, line and paragraph
+# separators, and lone surrogates (not Unicode text at all).
+_NOT_IN_LABEL = ("Cc", "Cs", "Zl", "Zp")
 KEYS = ("label", "description", "limit", "read_only", "metadata")
 
 
@@ -41,7 +49,7 @@ def block_path(block_id: str) -> str:
 def check(block: Block) -> Block:
     """Raise ValidationError naming the first thing wrong with ``block``; return it if fine."""
     check_block_id(block.id)
-    for key in KEYS:
+    for key in (*KEYS, "value"):
         problem = field_problem(key, getattr(block, key))
         if problem:
             raise ValidationError(f"block {block.id!r}: {problem}")
@@ -66,14 +74,23 @@ def field_problem(key: str, value: object) -> str | None:
             return "'label' must be non-empty text"
         if len(value) > MAX_LABEL:
             return f"'label' is {len(value)} characters, over the maximum of {MAX_LABEL}"
-        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        if any(unicodedata.category(c) in _NOT_IN_LABEL for c in value):
             return "'label' must not contain control characters (newlines, tabs, ...)"
+    elif key == "value":
+        if not isinstance(value, str):
+            return f"the value must be text, not {_kind(value)}"
+        if "\0" in value:
+            return "the value must not contain NUL characters"
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            return "the value is not valid Unicode text (it has a lone surrogate)"
     elif key == "description":
         if value is not None and not isinstance(value, str):
             return f"'description' must be text, not {_kind(value)}"
     elif key == "limit":
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             return f"'limit' must be a positive whole number, not {value!r}"
+        if value > MAX_LIMIT:
+            return f"'limit' is {value}, over the maximum of {MAX_LIMIT} characters"
     elif key == "read_only":
         if not isinstance(value, bool):
             return f"'read_only' must be true or false, not {value!r}"
@@ -88,6 +105,11 @@ def _kind(value: object) -> str:
 
 def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT_LIMIT) -> Block:
     """Read a block file; every error is one line ``path:line: message``."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationError(
+            f"{path}:1: the file is {len(data)} bytes, more than any block may be "
+            f"({MAX_FILE_BYTES})"
+        )
     text = decode(data, path)
     if text.startswith("---\r\n"):
         text = text.replace("\r\n", "\n")
@@ -104,13 +126,7 @@ def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT
     value = text[end + 5 :]
     if value.endswith("\n"):
         value = value[:-1]
-    fm = load_mapping(front, path=path, first_line=2, allowed=KEYS)
-    if "label" not in fm.values:
-        raise ValidationError(f"{path}:1: missing 'label' in the front matter")
-    for key, got in fm.values.items():
-        problem = field_problem(key, got)
-        if problem:
-            raise ValidationError(f"{path}:{fm.line(key)}: {problem}")
+    fm = _front_matter(front, path)
     value_line = front.count("\n") + 3
     limit = fm.values.get("limit", default_limit)
     try:
@@ -137,8 +153,26 @@ def _block(block_id: str, fm: Located, value: str, limit: int) -> Block:
     )
 
 
+def _front_matter(text: str, path: str) -> Located:
+    """The front matter's keys, each checked; errors name the file line."""
+    fm = load_mapping(text, path=path, first_line=2, allowed=KEYS)
+    if "label" not in fm.values:
+        raise ValidationError(f"{path}:1: missing 'label' in the front matter")
+    for key, got in fm.values.items():
+        problem = field_problem(key, got)
+        if problem:
+            raise ValidationError(f"{path}:{fm.line(key)}: {problem}")
+    return fm
+
+
 def dump(block: Block) -> bytes:
-    """The file text of ``block``: keys in fixed order, one ``\\n`` after a non-empty value."""
+    """The file text of ``block``: keys in fixed order, one ``\\n`` after a non-empty value.
+
+    Raises ValidationError rather than return text that ``parse`` would refuse.
+    """
+    problem = field_problem("value", block.value)
+    if problem:
+        raise ValidationError(f"block {block.id!r}: {problem}")
     front: dict[str, Any] = {
         "label": block.label,
         "description": block.description,
@@ -147,7 +181,11 @@ def dump(block: Block) -> bytes:
     }
     if block.metadata:
         front["metadata"] = dict(block.metadata)
-    text = "---\n" + dump_mapping(front, what=f"block {block.id!r}") + "---\n"
+    yaml_text = dump_mapping(front, what=f"block {block.id!r}")
+    # Free-form metadata can still hold what YAML writes but cannot read back.
+    # (Only the front matter: the limit is the caller's rule, e.g. a merge's.)
+    _front_matter(yaml_text, block.path)
+    text = "---\n" + yaml_text + "---\n"
     if block.value:
         text += block.value + "\n"
     return text.encode("utf-8")

@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from gitmem.block import Block
 from gitmem.data import data_dir, store_files
+from gitmem.history import BlameLine, BlockDiff, BlockRevision, History
 from gitmem.manifest import Agent
 from gitmem.repo import LogEntry
 from gitmem.store import UNSET, Store
 from gitmem.tools import Memory
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
+    from gitmem.gitremote import Progress
     from gitmem.merge import Strategy
+    from gitmem.sync import Pulled, Pushed, Synced
     from gitmem.watch import Watcher
     from gitmem.worktree import FileStatus, Outcome
 
@@ -31,7 +34,8 @@ class Client:
 
     def _attach(self, store: Store) -> None:
         self._store = store
-        self.blocks = Blocks(store)
+        self._history = History(store)
+        self.blocks = Blocks(store, self._history)
         self.agents = Agents(store)
 
     @classmethod
@@ -45,13 +49,77 @@ class Client:
         hooks.install(client._store.repo)
         return client
 
+    @classmethod
+    def clone(cls, url: str, path: str | Path, *, progress: Progress | None = None) -> Client:
+        """Copy the store at ``url`` (path, file://, ssh://, https://) into ``path``."""
+        from gitmem import sync
+
+        client = cls.__new__(cls)
+        client._attach(sync.clone(url, path, progress=progress))
+        return client
+
     @property
     def path(self) -> Path:
         return self._store.root
 
-    def history(self, limit: int | None = None) -> list[LogEntry]:
-        """The store's commits, newest first: who did which operation on what."""
-        return self._store.repo.log(limit)
+    def pull(
+        self,
+        remote: str | None = None,
+        *,
+        strategy: Strategy | None = None,
+        progress: Progress | None = None,
+    ) -> Pulled:
+        """Fetch ``remote`` (default: upstream, else origin) and merge it in;
+        a conflict raises ConflictError and changes nothing."""
+        from gitmem import sync
+
+        return sync.pull(self._store, remote, strategy=strategy, progress=progress)
+
+    def push(self, remote: str | None = None, *, progress: Progress | None = None) -> Pushed:
+        """Push the branch; ConflictError if the remote has commits not merged here."""
+        from gitmem import sync
+
+        return sync.push(self._store, remote, progress=progress)
+
+    def sync(
+        self,
+        remote: str | None = None,
+        *,
+        strategy: Strategy | None = None,
+        progress: Progress | None = None,
+    ) -> Synced:
+        """Pull, then push; pull and push again while the remote moves meanwhile."""
+        from gitmem import sync
+
+        return sync.sync(self._store, remote, strategy=strategy, progress=progress)
+
+    def remotes(self) -> dict[str, str]:
+        """The configured remotes: name -> URL."""
+        from gitmem import gitremote
+
+        return gitremote.remotes(self._store.repo)
+
+    def add_remote(self, name: str, url: str) -> None:
+        """Configure a git remote (what ``git remote add NAME URL`` does)."""
+        from gitmem import gitremote
+
+        gitremote.add_remote(self._store.repo, name, url)
+
+    def history(
+        self,
+        limit: int | None = None,
+        *,
+        agent: str | None = None,
+        block: str | None = None,
+        op: str | None = None,
+        since: str | None = None,
+    ) -> list[LogEntry]:
+        """The store's commits, newest first: who did which operation on what.
+
+        Filters: the agent, block and op the commits name in their trailers
+        (``block`` also matches plain edits of its file), and a date ``since``.
+        """
+        return self._history.log(limit=limit, agent=agent, block=block, op=op, since=since)
 
     def status(self, paths: Iterable[str] | None = None) -> list[FileStatus]:
         """Blocks and manifests changed on disk, each with its problem (None: valid)."""
@@ -110,8 +178,9 @@ class Client:
 class Blocks:
     """``client.blocks``: memory blocks, shared or not."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, history: History) -> None:
         self._store = store
+        self._history = history
         self.agents = BlockAgents(store)
 
     def create(
@@ -136,8 +205,27 @@ class Blocks:
             block_id=id,
         )
 
-    def retrieve(self, block_id: str) -> Block:
+    def retrieve(self, block_id: str, *, at: str | None = None) -> Block:
+        """The block now, or as of ``at``: a commit-ish (``HEAD~2``, a hash) or a date."""
+        if at is not None:
+            return self._history.block_at(block_id, at)
         return self._store.view().block(block_id)
+
+    def history(self, block_id: str, *, limit: int | None = None) -> list[BlockRevision]:
+        """The commits that changed the block, newest first: who, when, which op, +/- lines."""
+        return self._history.block_log(block_id, limit)
+
+    def blame(self, block_id: str) -> list[BlameLine]:
+        """Each line of the block's value with the agent (or person) and commit behind it."""
+        return self._history.blame(block_id)
+
+    def diff(self, block_id: str, old: str | None = None, new: str | None = None) -> BlockDiff:
+        """The block between two revisions (default: its last change)."""
+        return self._history.diff(block_id, old, new)
+
+    def revert(self, block_id: str, *, to: str) -> Block:
+        """A new commit restoring the block as it was at ``to``; history is kept."""
+        return self._history.revert(block_id, to)
 
     def list(self, *, label: str | None = None) -> BlockList:
         blocks = self._store.view().blocks()
@@ -197,8 +285,8 @@ class Agents:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] = (),
-        block_ids: Iterable[str] = (),
+        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        block_ids: Iterable[str] | None = (),
         metadata: Mapping[str, Any] | None = None,
     ) -> Agent:
         """Create an agent; ``memory_blocks`` become its own blocks ``<agent-id>/<label>``."""

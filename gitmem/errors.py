@@ -25,3 +25,7 @@ class ReadOnlyError(GitmemError):
 
 class ConflictError(GitmemError):
     """Someone else changed the same thing first; retrying may succeed."""
+
+
+class CorruptError(GitmemError):
+    """The Git repository is damaged: an object is missing, unreadable or not what it claims."""

@@ -4,12 +4,15 @@ file re-joins bytes instead of re-serialising every entry of a large directory
 
 from __future__ import annotations
 
+import re
 import stat
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from dulwich.objects import ObjectID, Tree
+
+from gitmem.errors import ValidationError
 
 FILE_MODE = 0o100644
 DIR_MODE = 0o040000
@@ -24,6 +27,11 @@ class Entry:
     @property
     def is_dir(self) -> bool:
         return stat.S_ISDIR(self.mode)
+
+    @property
+    def is_file(self) -> bool:
+        """A regular file: not a directory, symbolic link or submodule."""
+        return stat.S_ISREG(self.mode)
 
 
 def _sort_key(name: bytes, mode: int) -> bytes:
@@ -104,3 +112,84 @@ def _entry(key: bytes, record: bytes) -> Entry:
 
 
 EMPTY = RawTree([], [])
+
+
+# Comparing raw tree objects, for history walks that read many trees once each.
+# A tree is a run of records "<octal mode> <name>\0<20-byte sha>". Names hold no NUL
+# and the sha is exactly 20 bytes, so reading on from a record boundary is exact.
+TreeRecord = tuple[bytes, int, bytes]  # name, mode, 20-byte sha
+_RECORD = re.compile(rb"([0-7]+) ([^\0]+)\0(.{20})", re.S)
+_RECORDS = re.compile(rb"(?:[0-7]+ [^\0]+\0.{20})*", re.S)
+
+
+def raw_entries(raw: bytes) -> Iterator[TreeRecord]:
+    """The records of a raw tree object, in order."""
+    pos = 0
+    while pos < len(raw):
+        record, pos = _read_record(raw, pos)
+        yield record
+
+
+def raw_tree_diff(
+    old: bytes, new: bytes
+) -> Iterator[tuple[bytes, TreeRecord | None, TreeRecord | None]]:
+    """(name, old record, new record) for each entry that differs between two raw trees
+    (None where it is absent; a file that became a directory comes as two changes).
+
+    Trees that share most entries share most bytes: only the records between the
+    common leading and trailing bytes are read, so comparing two 1,000-entry trees
+    that differ in one entry reads a few records, not 2,000.
+    """
+    if old == new:
+        return
+    # The longest run of whole records inside the common prefix ends on a boundary
+    # of both trees; read from there until both have the same bytes left.
+    start = _RECORDS.match(new, 0, _common_prefix(old, new))
+    i = j = start.end() if start else 0
+    tail = _common_suffix(old, new)
+    a: TreeRecord | None = None
+    b: TreeRecord | None = None
+    while a or b or len(old) - i != len(new) - j or len(new) - j > tail:
+        if a is None and i < len(old):
+            a, i = _read_record(old, i)
+        if b is None and j < len(new):
+            b, j = _read_record(new, j)
+        if a and (not b or _sort_key(a[0], a[1]) < _sort_key(b[0], b[1])):
+            yield a[0], a, None
+            a = None
+        elif b and (not a or _sort_key(b[0], b[1]) < _sort_key(a[0], a[1])):
+            yield b[0], None, b
+            b = None
+        elif a and b:
+            if a[1:] != b[1:]:
+                yield a[0], a, b
+            a = b = None
+
+
+def _read_record(raw: bytes, pos: int) -> tuple[TreeRecord, int]:
+    m = _RECORD.match(raw, pos)
+    if m is None:
+        raise ValidationError(f"damaged Git tree object at byte {pos}")
+    return (m.group(2), int(m.group(1), 8), m.group(3)), m.end()
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # a[:lo] == b[:lo], and they differ before hi + 1
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: bytes, b: bytes) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid : len(a) - lo] == b[len(b) - mid : len(b) - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -80,16 +80,16 @@ def _state(
 ) -> FileState:
     full = os.path.join(root, path)
     if known and entry is None:
-        return FileState(path, head, None, disk_blob_id(Path(full)), conflicted=True)
+        return FileState(path, head, None, disk_blob_id(Path(root), path), conflicted=True)
     if entry is None:
-        return FileState(path, head, None, disk_blob_id(Path(full)))
+        return FileState(path, head, None, disk_blob_id(Path(root), path))
     try:
         st = os.lstat(full)
     except FileNotFoundError:
         return FileState(path, head, entry.sha, None)
     racy = entry.mtime[0] * 1_000_000_000 + entry.mtime[1] >= index_time
     unchanged = entry.same_stat(st) and not racy and stat.S_ISREG(st.st_mode)
-    disk = entry.sha if unchanged else disk_blob_id(Path(full))
+    disk = entry.sha if unchanged else disk_blob_id(Path(root), path)
     return FileState(path, head, entry.sha, disk)
 
 
@@ -101,11 +101,14 @@ def _files_on_disk(root: Path, dirs: tuple[str, ...]) -> Iterator[str]:
             yield from (f"{rel}/{name}" for name in names)
 
 
-def staged_changes(repo: GitRepo, index_file: Path) -> dict[str, str | None]:
+def staged_changes(repo: GitRepo, index_file: Path) -> dict[str, Staged | None]:
     """What committing the index at ``index_file`` would change on the branch:
-    the staged blob id of every path that differs from the head (None: removed)."""
+    the staged entry of every path that differs from the head (None: removed)."""
     index = {name.decode(): entry for name, entry in repo.read_index(index_file).staged()}
-    return {path: staged for path, (staged, _) in index_vs_head(repo, index).items()}
+    return {
+        path: index.get(path) if staged else None
+        for path, (staged, _) in index_vs_head(repo, index).items()
+    }
 
 
 def index_vs_head(

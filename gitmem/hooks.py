@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gitmem.data import data_dir
 from gitmem.errors import ValidationError
 from gitmem.merge import Merged, merge_file
-from gitmem.validate import check_files
+from gitmem.validate import REGULAR_FILE, check_incoming
 from gitmem.view import SETTINGS, Settings, parse_settings
 
 if TYPE_CHECKING:  # the merge driver starts once per file: it loads no Git objects
@@ -95,8 +95,12 @@ def check_index(store: Store, index_file: Path) -> list[str]:
     from gitmem.gitworktree import staged_changes
 
     changes = staged_changes(store.repo, index_file)
-    files = {p: None if sha is None else store.repo.blob(sha) for p, sha in changes.items()}
-    problems = check_files(store.view(), files, markers=True)
+    modes = {p: e.mode for p, e in changes.items() if e is not None}
+    files = {
+        p: None if e is None or e.mode != REGULAR_FILE else store.repo.blob(e.sha)
+        for p, e in changes.items()
+    }
+    problems = check_incoming(store.view(), files, modes, markers=True)
     return [problems[p] for p in sorted(problems)]
 
 

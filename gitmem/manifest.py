@@ -62,7 +62,7 @@ def field_problem(key: str, value: object) -> str | None:
 def check(agent: Agent) -> Agent:
     """Raise ValidationError naming the first thing wrong with ``agent``; return it if fine."""
     check_agent_id(agent.id)
-    values = {**_front(agent), "blocks": list(agent.block_ids)}
+    values = {**_front(agent), "blocks": list(agent.block_ids), "metadata": agent.metadata}
     for key, value in values.items():
         problem = field_problem(key, value)
         if problem:
@@ -101,6 +101,11 @@ def _front(agent: Agent) -> dict[str, Any]:
 
 
 def dump(agent: Agent) -> bytes:
-    """The manifest text of ``agent``, keys in fixed order."""
+    """The manifest text of ``agent``, keys in fixed order.
+
+    Raises ValidationError rather than return text that ``parse`` would refuse.
+    """
     values = {**_front(agent), "blocks": list(agent.block_ids), "metadata": dict(agent.metadata)}
-    return dump_mapping(values, what=f"agent {agent.id!r}").encode("utf-8")
+    data = dump_mapping(values, what=f"agent {agent.id!r}").encode("utf-8")
+    parse(data, agent_id=agent.id, path=agent.path)
+    return data

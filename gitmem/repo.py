@@ -9,6 +9,8 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
+import stat
 import threading
 import time
 import zlib
@@ -19,18 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
 from dulwich.file import FileLocked, GitFile
 from dulwich.index import IndexEntry
-from dulwich.objects import Commit, ObjectID, Tree
-from dulwich.refs import Ref
+from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
+from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
-from gitmem.errors import ConflictError, NotFoundError
+from gitmem import safefs
+from gitmem.block import MAX_FILE_BYTES
+from gitmem.errors import ConflictError, CorruptError, NotFoundError
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
+ObjT = TypeVar("ObjT", bound=ShaFile)
 CommitId = ObjectID  # a commit's hex id, for modules that do not speak Git
 BRANCH = "main"
 # A git lock file (ref, object, index) older than this, found while we hold
@@ -38,6 +44,7 @@ BRANCH = "main"
 STALE_SECONDS = 5.0
 LOCK_WAIT_SECONDS = 30.0
 _TREE_CACHE = 256
+HEX_ID = re.compile(rb"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,10 @@ class Change:
     tree, each with the blob id of the file as it was read (None: no file).
     Their index entries become the commit's version, and the file is rewritten
     to it only if it is still as it was read.
+
+    ``merge`` is a commit this change joins (a pull): it becomes the second
+    parent. With ``fast_forward`` the branch moves to ``merge`` itself, whose
+    tree is the head's with ``files``; no commit is made.
     """
 
     files: Mapping[str, bytes | None]
@@ -73,6 +84,8 @@ class Change:
     blocks: tuple[str, ...] = ()
     subject: str | None = None
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
+    merge: ObjectID | None = None
+    fast_forward: bool = False
 
     def message(self) -> bytes:
         trailers = [Trailer("Gitmem-Op", self.op)]
@@ -125,17 +138,14 @@ def blob_id(data: bytes) -> str:
     return object_id(b"blob", data).decode()
 
 
-def disk_blob_id(path: Path) -> str | None:
-    """The blob id of the file at ``path`` (None: no file). A symlink or a
-    directory is never read: it gets a marker that no blob id equals."""
+def disk_blob_id(root: Path, path: str) -> str | None:
+    """The blob id of the file at ``path`` in the working tree (None: no file).
+    A link, FIFO, directory, ... is never read: it gets a reason no blob id equals."""
     try:
-        if path.is_symlink():
-            return "symlink"
-        return blob_id(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        return "directory"
+        data = safefs.read(root, path, MAX_FILE_BYTES)
+    except safefs.Refused as e:
+        return e.reason
+    return None if data is None else blob_id(data)
 
 
 def find_root(start: Path) -> Path:
@@ -167,28 +177,42 @@ class Snapshot:
         return tree
 
     def blob_id(self, path: str) -> str | None:
+        """The blob id of the regular file ``path`` (a link or submodule there is no file)."""
         *dirs, name = path.encode().split(b"/")
         tree = self._entry_tree(dirs)
         entry = tree.get(name) if tree else None
-        return None if entry is None or entry.is_dir else entry.sha.decode()
+        return entry.sha.decode() if entry is not None and entry.is_file else None
 
     def read(self, path: str) -> bytes | None:
         sha = self.blob_id(path)
         return None if sha is None else self.repo.blob(sha)
 
     def files(self, directory: str) -> Iterator[tuple[str, str]]:
-        """(path, blob id) of every file under ``directory``, in path order."""
-        tree = self._entry_tree(directory.encode().split(b"/"))
-        if tree is not None:
-            yield from self._walk(tree, directory)
+        """(path, blob id) of every regular file under ``directory``, in path order."""
+        for path, mode, sha in self.entries(directory):
+            if stat.S_ISREG(mode):
+                yield path, sha
 
-    def _walk(self, tree: RawTree, prefix: str) -> Iterator[tuple[str, str]]:
+    def entries(self, directory: str) -> Iterator[tuple[str, int, str]]:
+        """(path, mode, object id) of everything under ``directory`` but directories;
+        ``directory`` itself if it is not one."""
+        *dirs, name = directory.encode().split(b"/")
+        parent = self._entry_tree(dirs)
+        entry = parent.get(name) if parent else None
+        if entry is None:
+            return
+        if entry.is_dir:
+            yield from self._walk(self.repo.tree(entry.sha), directory)
+        else:
+            yield directory, entry.mode, entry.sha.decode()
+
+    def _walk(self, tree: RawTree, prefix: str) -> Iterator[tuple[str, int, str]]:
         for entry in tree:
-            path = f"{prefix}/{entry.name.decode()}"
+            path = f"{prefix}/{entry.name.decode(errors='surrogateescape')}"
             if entry.is_dir:
                 yield from self._walk(self.repo.tree(entry.sha), path)
             else:
-                yield path, entry.sha.decode()
+                yield path, entry.mode, entry.sha.decode()
 
 
 def _changed_paths(repo: GitRepo, old: RawTree, new: RawTree, prefix: str = "") -> Iterator[str]:
@@ -198,7 +222,7 @@ def _changed_paths(repo: GitRepo, old: RawTree, new: RawTree, prefix: str = "") 
         a, b = old_entries.get(name), new_entries.get(name)
         if a == b:
             continue
-        path = prefix + name.decode()
+        path = prefix + name.decode(errors="surrogateescape")
         sub_a = repo.tree(a.sha) if a and a.is_dir else EMPTY
         sub_b = repo.tree(b.sha) if b and b.is_dir else EMPTY
         if (a and not a.is_dir) or (b and not b.is_dir):
@@ -212,7 +236,10 @@ class GitRepo:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._git = Repo(str(root))  # explicit path: never resolved from GIT_DIR
+        try:
+            self._git = Repo(str(root))  # explicit path: never resolved from GIT_DIR
+        except NotGitRepository:
+            raise NotFoundError(f"{root}/.git is not a Git repository") from None
         # dulwich fsyncs only refs by default; acknowledged writes must survive a
         # crash. (Set here, not as core.fsyncObjectFiles, which git now warns about.)
         self._git.object_store.fsync_object_files = True
@@ -240,7 +267,8 @@ class GitRepo:
 
     @property
     def git(self) -> Repo:
-        """The dulwich repository, for the other git-layer modules (gitwalk.py)."""
+        """The dulwich repository, for the other git-layer modules (githistory, gitremote,
+        gitwalk)."""
         return self._git
 
     @property
@@ -281,8 +309,7 @@ class GitRepo:
             if tree is not None:
                 self._trees.move_to_end(sha)
                 return tree
-        obj = self._git.object_store[sha]
-        assert isinstance(obj, Tree)
+        obj = self.object(sha, Tree)
         tree = RawTree.from_dulwich(obj)
         self._remember(sha, tree)
         return tree
@@ -294,15 +321,39 @@ class GitRepo:
                 self._trees.popitem(last=False)
 
     def blob(self, sha: str) -> bytes:
-        return bytes(self._git.object_store[ObjectID(sha.encode())].as_raw_string())
+        return bytes(self.object(ObjectID(sha.encode()), Blob).as_raw_string())
+
+    def object(self, sha: ObjectID, kind: type[ObjT]) -> ObjT:
+        """The object ``sha``, which must be a ``kind``; CorruptError if it is missing,
+        damaged or of another kind (a repository can arrive broken, e.g. by a pull)."""
+        try:
+            obj = self._git.object_store[sha]
+        except KeyError:
+            raise CorruptError(f"Git object {sha.decode()} is missing") from None
+        except (FileFormatException, ChecksumMismatch, zlib.error) as e:
+            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
+        if not isinstance(obj, kind):
+            raise CorruptError(
+                f"Git object {sha.decode()} is a {obj.type_name.decode()}, not a "
+                f"{kind.type_name.decode()}"
+            )
+        return obj
 
     def branch_ref(self) -> Ref:
-        names, _ = self._git.refs.follow(Ref(b"HEAD"))
-        return names[-1]
+        """The branch HEAD names; CorruptError if it names none (detached, a loop, a bad name)."""
+        head = self._git.refs.read_ref(Ref(b"HEAD")) or b""
+        target = Ref(head.removeprefix(b"ref: "))
+        if target == head or not target.startswith(b"refs/heads/") or not check_ref_format(target):
+            raise CorruptError(f".git/HEAD does not name a branch: {head[:60]!r}")
+        return target
 
     def head(self) -> ObjectID | None:
-        _, sha = self._git.refs.follow(Ref(b"HEAD"))
-        return sha or None
+        """The branch's commit; None before the first one."""
+        ref = self.branch_ref()
+        sha = self._git.refs.read_ref(ref)
+        if sha and not HEX_ID.fullmatch(sha):
+            raise CorruptError(f".git/{ref.decode()} does not hold a commit id: {sha[:60]!r}")
+        return ObjectID(sha) if sha else None
 
     def snapshot(self, commit: ObjectID | None = None) -> Snapshot:
         """The store at ``commit`` (default: the branch head)."""
@@ -310,8 +361,7 @@ class GitRepo:
             commit = self.head()
         if commit is None:
             return Snapshot(self, None, EMPTY)
-        obj = self._git.object_store[commit]
-        assert isinstance(obj, Commit)
+        obj = self.object(commit, Commit)
         return Snapshot(self, commit, self.tree(obj.tree))
 
     def person(self) -> Identity:
@@ -357,14 +407,21 @@ class GitRepo:
                 change, result = build(old)
                 if change is None:
                     return result
-                new_tree = self._write_tree(old.tree, change.files)
-                if new_tree.keys == old.tree.keys and new_tree.records == old.tree.records:
-                    # Nothing to commit; a person's file may still need refreshing.
-                    self._update_worktree(old, old, [], change.from_disk)
-                    return result
-                commit = self._write_commit(old.commit, new_tree, change)
+                if change.fast_forward and change.merge:
+                    commit = change.merge
+                    new_tree = self.snapshot(commit).tree
+                else:
+                    new_tree = self._write_tree(old.tree, change.files)
+                    unchanged = new_tree.records == old.tree.records
+                    if unchanged and new_tree.keys == old.tree.keys and not change.merge:
+                        # Nothing to commit; a person's file may still need refreshing.
+                        self._update_worktree(old, old, [], change.from_disk)
+                        return result
+                    commit = self._write_commit(old.commit, new_tree, change)
                 if self._move_branch(old.commit, commit, change):
                     break
+                if self.head() == old.commit:  # nobody moved it: retrying would spin forever
+                    raise CorruptError(f"the branch {self.branch_ref().decode()} cannot be moved")
             new = Snapshot(self, commit, new_tree)
             self._update_worktree(old, new, list(change.files), change.from_disk)
             return result
@@ -395,7 +452,7 @@ class GitRepo:
     def _write_commit(self, parent: ObjectID | None, tree: RawTree, change: Change) -> ObjectID:
         commit = Commit()
         commit.tree = self._store_tree(tree)
-        commit.parents = [parent] if parent else []
+        commit.parents = [p for p in (parent, change.merge) if p]
         commit.author = commit.committer = bytes(change.author)
         commit.author_time = commit.commit_time = int(time.time())
         offset = time.localtime().tm_gmtoff
@@ -416,6 +473,8 @@ class GitRepo:
             return sha
         except FileNotFoundError:
             pass
+        if kind == b"blob" and self._git.object_store.contains_packed(sha):
+            return sha  # a pulled file, already in a pack (~20 us to ask)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         data = zlib.compress(b"%s %d\0" % (kind, len(raw)) + raw, 1)
 
@@ -481,12 +540,19 @@ class GitRepo:
     def _sync_path(
         self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
     ) -> None:
+        # A link or a file on the way (blocks/ -> elsewhere), or a name that
+        # leaves the store, is left alone like a person's change: never
+        # written, read or deleted through.
+        try:
+            safefs.check_parents(self.root, path)
+        except safefs.Refused:
+            return
         name = path.encode()
         if index.conflicted(name):
             return
         raw = index.sha(name)
         staged = raw.decode() if raw else None
-        if staged == old_sha and disk_blob_id(self.root / path) == old_sha:
+        if staged == old_sha and disk_blob_id(self.root, path) == old_sha:
             self._check_out(index, bases, path, new_sha, old_sha)
         else:
             bases.keep(path, staged, old_sha)  # what the person's change started from
@@ -494,7 +560,7 @@ class GitRepo:
     def _sync_claimed(
         self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
     ) -> None:
-        if disk_blob_id(self.root / path) == read:
+        if disk_blob_id(self.root, path) == read:
             self._check_out(index, bases, path, new_sha, read)
             return
         bases.drop(path)
@@ -527,7 +593,7 @@ class GitRepo:
         # Stat, then check the content: a save landing since the file was
         # checked must not get this version's stat, or it would look unchanged.
         entry = entry_for(str(full), ObjectID(new_sha.encode()))
-        index.set(name, entry if disk_blob_id(full) == new_sha else _unstatted(new_sha))
+        index.set(name, entry if disk_blob_id(self.root, path) == new_sha else _unstatted(new_sha))
 
     # -- the store lock --------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
+from gitmem.check import StoreFile, check_files
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id, slug
 from gitmem.manifest import Agent
@@ -23,7 +24,6 @@ from gitmem.repo import (
     blob_id,
     find_root,
 )
-from gitmem.validate import check_files
 from gitmem.view import SETTINGS, ParseCache, Settings, View
 
 T = TypeVar("T")
@@ -68,16 +68,20 @@ class Store:
             raise ValidationError(f"{root} is already a Git repository")
         if root.exists() and any(root.iterdir()):
             raise ValidationError(f"{root} is not empty")
-        store = cls(GitRepo.create(root).root)
         content = {SETTINGS: Settings().dump(), ".gitattributes": GITATTRIBUTES.encode()}
         content.update(files or {})
+        for name in content:
+            if name not in (SETTINGS, ".gitattributes") and not name.startswith(
+                ("blocks/", "agents/")
+            ):
+                raise ValidationError(f"{name}: not a block or an agent manifest")
+        found = check_files(StoreFile(name, data) for name, data in content.items())
+        if found.problems:
+            raise ValidationError(str(found.problems[0]))
+        store = cls(GitRepo.create(root).root)
 
         def build(snap: Snapshot) -> tuple[Change, None]:
-            problems = check_files(View(snap, store._cache), content)
-            if problems:
-                raise ValidationError(problems[min(problems)])
-            change = Change(content, "init", root.name, store.repo.person())
-            return change, None
+            return Change(content, "init", root.name, store.repo.person()), None
 
         store.repo.transact(build)
         return store
@@ -214,15 +218,19 @@ class Store:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] = (),
-        block_ids: Iterable[str] = (),
+        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        block_ids: Iterable[str] | None = (),
         metadata: Mapping[str, Any] | None = None,
     ) -> Agent:
         if name is not None:
             check_agent_id(name)
-        inline = [dict(b) for b in memory_blocks]
-        shared = list(block_ids)
+        if isinstance(block_ids, str) or isinstance(memory_blocks, (str, Mapping)):
+            raise ValidationError("block_ids and memory_blocks must be lists")
+        inline = list(memory_blocks or ())
+        shared = list(block_ids or ())
         for i, spec in enumerate(inline):
+            if not isinstance(spec, Mapping):
+                raise ValidationError(f"memory_blocks[{i}]: expected a mapping with a 'label'")
             unknown = set(spec) - {"value", *blockfmt.KEYS}
             if unknown:
                 raise ValidationError(f"memory_blocks[{i}]: unknown key {sorted(unknown)[0]!r}")

@@ -40,6 +40,8 @@ LINE_NUMBER_WARNING = (
 
 
 def _refuse_line_numbers(name: str, text: str) -> None:
+    if not isinstance(text, str):
+        raise ValidationError(f"{name} must be a string, not {type(text).__name__}")
     if LINE_NUMBER_PREFIX.search(text):
         raise ValidationError(
             f"{name} contains a line number prefix, which is not allowed. Do not include line "
@@ -103,6 +105,8 @@ class Memory:
     ) -> str:
         """Insert ``new_string`` as lines after line ``insert_line`` (0: top, -1: end)."""
         _refuse_line_numbers("new_string", new_string)
+        if isinstance(insert_line, bool) or not isinstance(insert_line, int):
+            raise ValidationError(f"insert_line must be an integer, not {insert_line!r}")
 
         def edit(value: str) -> str:
             lines = _lines(value)

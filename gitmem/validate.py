@@ -174,3 +174,25 @@ def _key_line(data: bytes | None, key: str) -> int:
     """The line of a top-level ``key:`` in a file that parsed, for messages."""
     lines = (data or b"").decode("utf-8", errors="replace").split("\n")
     return next((i for i, line in enumerate(lines, 1) if line.startswith(f"{key}:")), 1)
+
+
+REGULAR_FILE = 0o100644
+_NOT_PLAIN = {0o120000: "a symlink", 0o160000: "a submodule", 0o100755: "an executable file"}
+
+
+def check_incoming(
+    view: View, files: Files, modes: Mapping[str, int], *, markers: bool = False
+) -> dict[str, str]:
+    """The problem of each file arriving from elsewhere (a pull, a clone, a plain
+    ``git commit``): each must be a plain file (``modes``: its Git mode) and then
+    be a valid change to ``view`` like any write: a block or manifest with a valid
+    id and schema within its limit, or the store's own gitmem.yaml or .gitattributes."""
+    problems = {
+        path: f"{path}: is {_NOT_PLAIN.get(mode, f'of mode {mode:o}')}; "
+        "blocks and manifests must be plain files"
+        for path, mode in modes.items()
+        if mode != REGULAR_FILE
+    }
+    rest = {p: d for p, d in files.items() if p not in problems}
+    problems.update(check_files(view, rest, markers=markers))
+    return problems

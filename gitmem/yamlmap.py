@@ -11,12 +11,30 @@ import yaml
 
 from gitmem.errors import ValidationError
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 # Front matter is a handful of keys; a cap keeps hostile YAML (huge or deeply
 # nested documents) from costing memory or recursion.
 MAX_YAML = 64 * 1024
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    pass
+
+
+def _refuse_tag(loader: Any, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, f"the tag {node.tag} is not allowed", node.start_mark
+    )
+
+
+# Ordered maps and pairs load as lists of tuples, which write back as lists of
+# lists: refused, so that everything read writes back as it was. A lone '='
+# is text (PyYAML has a tag for it but no safe constructor).
+_Loader.add_constructor("tag:yaml.org,2002:omap", _refuse_tag)
+_Loader.add_constructor("tag:yaml.org,2002:pairs", _refuse_tag)
+_Loader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
 
 
 @dataclass(frozen=True)
@@ -38,7 +56,7 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
     error names the line a person sees in an editor.
     """
     if len(text) > MAX_YAML:
-        raise ValidationError(f"{path}:{first_line}: YAML is larger than {MAX_YAML} bytes")
+        raise ValidationError(f"{path}:{first_line}: YAML is longer than {MAX_YAML} characters")
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -48,6 +66,7 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
             line = first_line + node.start_mark.line
             raise ValidationError(f"{path}:{line}: expected 'key: value' lines, not a {node.id}")
         lines = dict(_key_lines(node, path=path, first_line=first_line, allowed=allowed))
+        _check_nodes(node, path=path, first_line=first_line)
         values = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -55,8 +74,13 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
             mark = e.context_mark  # found at the end: point at what was left open
         line = first_line + (mark.line if mark else 0)
         raise ValidationError(f"{path}:{line}: invalid YAML: {e.problem or e.context}") from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow
+        line = first_line + text[: e.position].count("\n")
+        problem = f"{e.reason} (character {e.character:#06x})"
+        raise ValidationError(f"{path}:{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
-        raise ValidationError(f"{path}:{first_line}: invalid YAML: {e}") from None
+        problem = str(e).split("\n")[0]
+        raise ValidationError(f"{path}:{first_line}: invalid YAML: {problem}") from None
     except RecursionError:
         raise ValidationError(f"{path}:{first_line}: YAML is nested too deeply") from None
     finally:
@@ -81,8 +105,35 @@ def _key_lines(
         yield key, line
 
 
+def _check_nodes(root: yaml.Node, *, path: str, first_line: int) -> None:
+    """Refuse aliases and text that is not valid Unicode, anywhere in the document.
+
+    An alias makes one value appear in many places: a few lines can expand to
+    billions of values (or a loop) when written out again, e.g. as JSON.
+    """
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        line = first_line + node.start_mark.line
+        if id(node) in seen:
+            raise ValidationError(f"{path}:{line}: YAML aliases ('*name') are not allowed")
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(item for pair in node.value for item in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+        elif any("\ud800" <= c <= "\udfff" for c in node.value):
+            # libyaml refuses a '\ud800' escape itself; PyYAML's pure-Python reader does not.
+            raise ValidationError(
+                f"{path}:{line}: text that is not valid Unicode (a lone surrogate)"
+            )
+
+
 class _Dumper(_BaseDumper):  # type: ignore[misc]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        # The reader refuses aliases, so a value used twice is written twice.
+        return True
 
 
 def _represent_str(dumper: Any, text: str) -> Any:
@@ -101,6 +152,12 @@ def dump_mapping(values: Mapping[str, Any], *, what: str) -> str:
         text: str = yaml.dump(
             dict(values), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**30
         )
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeEncodeError) as e:
         raise ValidationError(f"{what} cannot be written as YAML: {e}") from None
+    except RecursionError:
+        raise ValidationError(f"{what} cannot be written as YAML: nested too deeply") from None
+    if len(text) > MAX_YAML:
+        raise ValidationError(
+            f"{what}: its YAML would be {len(text)} characters, over the maximum of {MAX_YAML}"
+        )
     return text

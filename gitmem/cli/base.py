@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from gitmem.errors import ConflictError, GitmemError
+from gitmem.errors import ConflictError, CorruptError, GitmemError
 
 EXIT_CONFLICT = 3
 
@@ -29,10 +29,16 @@ class _Conflict(_Failed):
 
 
 def _internal_error(exc: BaseException) -> NoReturn:
-    fd, report = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(traceback.format_exception(exc)))
-    raise _Failed(f"internal error: {exc!r} (full report in {report})")
+    """One line for a bug in gitmem; the traceback goes to a report file, not the screen."""
+    summary = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+    try:
+        fd, report = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"gitmem {' '.join(map(repr, sys.argv[1:]))}\n\n")
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError as e:
+        raise _Failed(f"{summary} (no report written: {e.strerror})") from None
+    raise _Failed(f"{summary} (full report in {report})")
 
 
 class _Group(click.Group):
@@ -43,6 +49,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ConflictError as e:
             raise _Conflict(str(e)) from None
+        except CorruptError as e:
+            raise _Failed(f"{e} (run 'gitmem check')") from None
         except GitmemError as e:
             raise _Failed(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -97,10 +105,25 @@ def read_value(value: str | None, value_file: Path | None) -> str | None:
     if value is not None and value_file is not None:
         raise click.UsageError("give --value or --value-file, not both")
     if value_file is not None:
-        return value_file.read_text(encoding="utf-8")
+        return read_text(value_file)
     if value == "-":
-        return sys.stdin.read()
+        return read_text(None)
     return value
+
+
+def read_text(source: Path | None) -> str:
+    """UTF-8 text from a file or (``None``) stdin, read no further than any block can hold."""
+    from gitmem.block import MAX_FILE_BYTES, decode
+    from gitmem.errors import ValidationError
+
+    if source is None:
+        name, data = "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    else:
+        with source.open("rb") as f:
+            name, data = str(source), f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationError(f"{name}: more than {MAX_FILE_BYTES} bytes, too long for any block")
+    return decode(data, name)
 
 
 def value_options(f: Callable[..., Any]) -> Callable[..., Any]:

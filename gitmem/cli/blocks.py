@@ -75,18 +75,21 @@ def blocks_list(ctx: click.Context, label: str | None, as_json: bool) -> None:
 
 @blocks.command("show")
 @click.argument("block_id")
+@click.option("--at", metavar="REV", help="As of a commit-ish (HEAD~2, a hash) or a date.")
 @json_option
 @click.pass_context
-def blocks_show(ctx: click.Context, block_id: str, as_json: bool) -> None:
+def blocks_show(ctx: click.Context, block_id: str, at: str | None, as_json: bool) -> None:
     """Print a block as its file reads (or all its fields with --json).
 
     \b
     Example:
       gitmem blocks show organization
+      gitmem blocks show organization --at "2 hours ago"
     """
     from gitmem.block import dump
 
-    output(client_of(ctx).blocks.retrieve(block_id), as_json, lambda b: dump(b).decode())
+    block = client_of(ctx).blocks.retrieve(block_id, at=at)
+    output(block, as_json, lambda b: dump(b).decode())
 
 
 @blocks.command("update")

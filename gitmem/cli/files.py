@@ -20,9 +20,16 @@ def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None
     here = Path(ctx.find_root().obj["path"]).absolute()
     found = []
     for given in paths:
+        if not given:
+            raise click.BadParameter("an empty path names nothing", param_hint="PATH")
         rel = Path(os.path.relpath(os.path.normpath(here / given), root)).as_posix()
         if rel.startswith("../") or rel == "..":
             raise click.BadParameter(f"{given} is outside the store {root}", param_hint="PATH")
+        if rel.split("/")[0] not in (".", "blocks", "agents", "gitmem.yaml", ".gitattributes"):
+            raise click.BadParameter(
+                f"{given} is not a block or a manifest (blocks/<id>.md, agents/<id>.yaml)",
+                param_hint="PATH",
+            )
         found.append(rel)
     return found
 

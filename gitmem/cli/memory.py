@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from gitmem.cli.base import (
     client_of,
     main,
+    read_text,
 )
 
 
@@ -18,7 +17,7 @@ def memory() -> None:
 
 
 def _text(text: str) -> str:
-    return sys.stdin.read() if text == "-" else text
+    return read_text(None) if text == "-" else text
 
 
 @memory.command("insert")

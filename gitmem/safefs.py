@@ -1,0 +1,126 @@
+"""Files in the store's working tree, read and found without following symbolic links.
+
+``blocks/`` and ``agents/`` hold what people, agents and other machines wrote.
+A symlink there (or a ``blocks/`` that is one), a FIFO or a huge file must not
+make gitmem read, write or wait on anything outside the store: such paths are
+refused with a reason, never opened.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from gitmem.errors import ValidationError
+
+
+class Refused(ValidationError):
+    """A path in the store that gitmem will not read: a link, a device, too big, ..."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}:1: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+# A block id has at most 128 characters, so at most 64 '/'-separated parts.
+MAX_DEPTH = 65
+SYMLINK = "is a symbolic link; gitmem never follows links in the store"
+
+
+def is_safe(path: str) -> bool:
+    """True if ``path`` is a plain relative path that stays inside the store, outside .git.
+
+    Names a Git tree may carry but no store path has (control characters,
+    bytes that are not UTF-8, backslashes) are not safe either.
+    """
+    if any(c < " " or c == "\\" or "\ud800" <= c <= "\udfff" for c in path):
+        return False
+    return all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+
+
+def refusal(mode: int) -> str | None:
+    """Why a file with this ``lstat`` mode is not read, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return SYMLINK
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    return "is not a regular file (a device, FIFO or socket)"
+
+
+def check_parents(root: Path, path: str) -> None:
+    """Refuse ``path`` if it leaves the store or a directory on its way is a link or a file.
+
+    Directories that do not exist yet are fine: whoever writes creates them.
+    """
+    if not is_safe(path):
+        raise Refused(path, "is not a path inside the store")
+    current = root
+    for part in path.split("/")[:-1]:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(mode):
+            where = current.relative_to(root).as_posix()
+            raise Refused(path, f"{where} {refusal(mode) or 'is a file, not a directory'}")
+
+
+def read(root: Path, path: str, cap: int) -> bytes | None:
+    """The bytes of the regular file ``root/path``, or None if there is none.
+
+    Raises Refused for a link (anywhere on the path), anything that is not a
+    regular file, or a file larger than ``cap`` bytes; nothing else is opened.
+    """
+    check_parents(root, path)
+    full = root / path
+    try:
+        mode = os.lstat(full).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    reason = refusal(mode)
+    if reason:
+        raise Refused(path, reason)
+    # O_NOFOLLOW and fstat close the gap between the lstat and the open:
+    # a file swapped for a link or a FIFO meanwhile is still refused.
+    try:
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Refused(path, SYMLINK) from None
+        raise Refused(path, f"cannot be read: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        reason = refusal(os.fstat(fd).st_mode)
+        if reason:
+            raise Refused(path, reason)
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise Refused(path, f"is larger than {cap} bytes, more than any store file may be")
+    return data
+
+
+def walk(root: Path, top: str) -> Iterator[tuple[str, int]]:
+    """(path, lstat mode) of everything under ``root/top`` that is not a directory,
+    and of ``top`` itself if it is not one; links to directories are not entered.
+
+    Directories nested deeper than any id can be are yielded, not entered.
+    """
+    try:
+        mode = os.lstat(root / top).st_mode
+        if not stat.S_ISDIR(mode) or top.count("/") > MAX_DEPTH:
+            yield top, mode
+            return
+        with os.scandir(root / top) as entries:
+            names = sorted(e.name for e in entries)
+    except FileNotFoundError:
+        return  # removed while we looked
+    for name in names:
+        yield from walk(root, f"{top}/{name}")

@@ -1,0 +1,74 @@
+"""Reading the working tree without following links, on a real file system."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gitmem import safefs
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..",
+        "../x",
+        "blocks/../../x",
+        "/etc/passwd",
+        "blocks//x.md",
+        "blocks/./x.md",
+        ".git/config",
+        "blocks/.GIT/x",
+        "a\\b",
+        "a\nb",
+        "bad\udcffname",
+        "",
+    ],
+)
+def test_paths_that_leave_the_store_or_enter_git_are_not_safe(path: str) -> None:
+    assert not safefs.is_safe(path)
+
+
+def test_store_paths_are_safe() -> None:
+    assert safefs.is_safe("blocks/worker/persona.md")
+    assert safefs.is_safe("agents/a.b-c_d.yaml")
+
+
+def test_read_refuses_links_special_files_and_huge_files(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    (root / "blocks").mkdir(parents=True)
+    (tmp_path / "outside.md").write_text("outside")
+    (root / "blocks/ok.md").write_text("ok")
+    os.symlink(tmp_path / "outside.md", root / "blocks/link.md")
+    os.symlink(tmp_path, root / "blocks/dir")
+    os.mkfifo(root / "blocks/fifo.md")
+    (root / "blocks/big.md").write_bytes(b"x" * 11)
+
+    assert safefs.read(root, "blocks/ok.md", 10) == b"ok"
+    assert safefs.read(root, "blocks/none.md", 10) is None
+    for path, reason in [
+        ("blocks/link.md", safefs.SYMLINK),
+        ("blocks/dir/outside.md", f"blocks/dir {safefs.SYMLINK}"),
+        ("blocks/fifo.md", "is not a regular file (a device, FIFO or socket)"),
+        ("blocks/big.md", "is larger than 10 bytes, more than any store file may be"),
+        ("blocks/ok.md/x.md", "blocks/ok.md is a file, not a directory"),
+        ("../outside.md", "is not a path inside the store"),
+    ]:
+        with pytest.raises(safefs.Refused) as refused:
+            safefs.read(root, path, 10)
+        assert refused.value.reason == reason
+        assert str(refused.value) == f"{path}:1: {reason}"
+
+
+def test_walk_does_not_enter_linked_directories(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    (root / "blocks/a").mkdir(parents=True)
+    (root / "blocks/a/x.md").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/secret.md").write_text("s")
+    os.symlink(tmp_path / "elsewhere", root / "blocks/linked")
+    found = [path for path, _ in safefs.walk(root, "blocks")]
+    assert found == ["blocks/a/x.md", "blocks/linked"]
+    assert list(safefs.walk(root, "agents")) == []
