@@ -66,8 +66,12 @@ class Watcher:
     disk (False: only report them). ``report``: where problems go, one line each
     (``path:line: message``; default: the ``gitmem.watch`` logger).
 
-    Delivery is at least once: a commit's events are delivered again after a
-    restart unless the consumer came back for the event after its last one.
+    ``last`` is the last commit whose events were all delivered. Delivery is
+    at least once: a commit's events are delivered again after a restart
+    unless the consumer came back for more after its last one (or the watcher
+    was closed after it). An agent is told of its own changes too: ``author``
+    and ``op`` say whose they were. Saves staged with ``git add`` are left to
+    git (see ``worktree.commit_changed``).
     """
 
     def __init__(
