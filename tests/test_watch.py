@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -490,7 +491,8 @@ def test_python_watch_iterates_until_closed_and_calls_back(sample: gitmem.Client
         told = called.get(timeout=WAIT)
         assert other.last is not None
 
-    while not got:  # the other thread's event; it has a moment to arrive
+    deadline = time.monotonic() + WAIT
+    while not got and time.monotonic() < deadline:  # the other thread's event
         reading.join(timeout=0.01)
     watcher.close()
     reading.join(timeout=WAIT)
