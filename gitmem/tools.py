@@ -166,15 +166,23 @@ def render(blocks: list[Block]) -> str:
     """Letta's ``<memory_blocks>`` text for ``blocks`` ("" when there are none)."""
     if not blocks:
         return ""
-    parts = []
-    for b in blocks:
-        read_only = "\n- read_only=true" if b.read_only else ""
-        parts.append(
-            f"<{b.label}>\n<description>\n{b.description}\n</description>\n"
-            f"<metadata>{read_only}\n- chars_current={len(b.value)}\n- chars_limit={b.limit}\n"
-            f"</metadata>\n<value>\n{b.value}\n</value>\n</{b.label}>\n"
-        )
     return (
         "<memory_blocks>\nThe following memory blocks are currently engaged in your core "
-        "memory unit:\n\n" + "\n".join(parts) + "\n</memory_blocks>"
+        "memory unit:\n\n" + "\n".join(map(render_block, blocks)) + "\n</memory_blocks>"
+    )
+
+
+def render_block(b: Block, *, numbered: bool = False) -> str:
+    """One block as Letta renders it in core memory. ``numbered``: its lines as
+    ``N→ text`` after a warning not to copy the numbers, as Letta shows them to
+    models that edit by line (``insert_line`` counts the same lines)."""
+    read_only = "\n- read_only=true" if b.read_only else ""
+    warning, value = "", f"{b.value}\n"
+    if numbered:
+        warning = f"<warning>\n{LINE_NUMBER_WARNING}\n</warning>\n"
+        value = "".join(f"{n}→ {line}\n" for n, line in enumerate(_lines(b.value), 1))
+    return (
+        f"<{b.label}>\n<description>\n{b.description}\n</description>\n"
+        f"<metadata>{read_only}\n- chars_current={len(b.value)}\n- chars_limit={b.limit}\n"
+        f"</metadata>\n{warning}<value>\n{value}</value>\n</{b.label}>\n"
     )
