@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -394,6 +395,11 @@ def _observe(
         return Handler()
 
     logging.getLogger("watchdog.observers.inotify").addFilter(_stop_race)
+    # A directory made while the observer walks its parent (.git/objects/xx, by
+    # a commit) is added twice; watchdog warns, and nothing is wrong (watchdog 7).
+    warnings.filterwarnings(
+        "ignore", r"Callback with id .* already exists", RuntimeWarning, r"watchdog\."
+    )
     observer = Observer()
     observer.schedule(handler(on_disk), str(root), recursive=True, event_filter=wanted)
     refs = handler(on_ref)
