@@ -1,6 +1,18 @@
 """The ``gitmem`` command. Each group lives in its own module; importing it registers it."""
 
-from gitmem.cli import agents, blocks, check, files, history, hooks, memory, setup, sync, watch
+from gitmem.cli import (
+    agents,
+    blocks,
+    check,
+    files,
+    history,
+    hooks,
+    mcp,
+    memory,
+    setup,
+    sync,
+    watch,
+)
 from gitmem.cli.base import main
 
 __all__ = [
@@ -11,6 +23,7 @@ __all__ = [
     "history",
     "hooks",
     "main",
+    "mcp",
     "memory",
     "setup",
     "sync",
