@@ -1,0 +1,349 @@
+"""`gitmem mcp` as a real subprocess, driven by the official MCP SDK client (no
+hand-written JSON-RPC), on the sample store: the worker's tools, resources and
+change notifications, in both protocol eras the SDK speaks (the handshake era of
+today's clients, with resources/subscribe, and 2026-07-28's subscriptions/listen).
+
+Waits are for specific notifications, with generous timeouts; that a change
+produced *no* notification is shown by the next change's notification coming
+first (notifications come in commit order)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from click.testing import CliRunner
+from mcp import Client, MCPDeprecationWarning, MCPError, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
+
+import gitmem
+from gitmem import mcptools
+from gitmem.cli import main
+from gitmem.cli.mcp import INSTALL
+from gitmem.tools import EDITED, READ_ONLY
+from tests.conftest import assert_clean, git
+
+WAIT = 30.0  # seconds; only a broken server waits this long
+CORE = "memory://core"
+ORG = "memory://blocks/organization"
+PREFS = "memory://blocks/user_preferences"  # the supervisor's; the worker lacks it
+WORKER = "worker <worker@agents.gitmem>"
+Handler = Callable[[Any], Awaitable[None]]
+
+
+@asynccontextmanager
+async def connect(
+    store: Path, agent: str = "worker", *, legacy: bool = False, handler: Handler | None = None
+) -> AsyncIterator[Client]:
+    """A client of a `gitmem mcp --agent AGENT` process; its stderr must stay empty."""
+    errlog = store.parent / f"mcp-{agent}-{os.urandom(4).hex()}.err"
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "gitmem", "-C", str(store), "mcp", "--agent", agent],
+        env=dict(os.environ),
+    )
+    with errlog.open("w") as err:
+        transport = stdio_client(server, errlog=err)
+        mode = "legacy" if legacy else "auto"
+        async with Client(transport, mode=mode, message_handler=handler) as client:
+            yield client
+    assert errlog.read_text() == ""
+
+
+def text(result: types.CallToolResult) -> str:
+    [content] = result.content
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+async def gitmem_cli(store: Path, *args: str) -> None:
+    """Another process changing the store."""
+    await anyio.run_process([sys.executable, "-m", "gitmem", "-C", str(store), *args])
+
+
+def head(store: Path) -> str:
+    return git(store, "rev-parse", "HEAD").strip()
+
+
+def test_tools_and_their_schemas(sample: gitmem.Client) -> None:
+    async def run() -> list[types.Tool]:
+        async with connect(sample.path) as client:
+            return (await client.list_tools()).tools
+
+    tools = anyio.run(run)
+    assert [t.name for t in tools] == [
+        "memory_view",
+        "memory_insert",
+        "memory_replace",
+        "memory_rethink",
+    ]
+    for tool in tools:
+        spec = mcptools.TOOLS[tool.name]
+        assert tool.description == spec.description
+        assert tool.input_schema == spec.schema()
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is (tool.name == "memory_view")
+    assert tools[1].input_schema == {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "description": mcptools.LABEL},
+            "new_string": {
+                "type": "string",
+                "description": "The text to insert: one or more lines, without line numbers.",
+            },
+            "insert_line": {
+                "type": "integer",
+                "description": (
+                    "Insert after this line: 0 for the top, -1 (the default) for the end."
+                ),
+                "default": -1,
+            },
+        },
+        "required": ["label", "new_string"],
+        "additionalProperties": False,
+    }
+
+
+def test_an_insert_is_one_commit_by_the_agent(sample: gitmem.Client) -> None:
+    before = head(sample.path)
+
+    async def run() -> types.CallToolResult:
+        async with connect(sample.path) as client:
+            args = {"label": "task_queue", "new_string": "[doing] T-2: call Dana"}
+            return await client.call_tool("memory_insert", args)
+
+    result = anyio.run(run)
+    assert not result.is_error
+    assert text(result) == EDITED.format(label="task_queue")
+    log = git(sample.path, "log", "--format=%an <%ae>|%s", f"{before}..HEAD")
+    assert log == f"{WORKER}|memory_insert: task_queue\n"
+    assert sample.blocks.retrieve("task_queue").value == (
+        "[done] T-1: Summarise last week's support tickets\n[doing] T-2: call Dana"
+    )
+    assert_clean(sample.path)
+
+
+def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> None:
+    before = head(sample.path)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("memory_insert", {"label": "system_config", "new_string": "x"}),
+        ("memory_rethink", {"label": "user_preferences", "new_memory": "x"}),
+        ("memory_view", {"label": "nope"}),
+        ("memory_replace", {"label": "organization", "old_string": "Zurich", "new_string": "x"}),
+        ("memory_insert", {"label": "organization", "new_string": "3→ copied"}),
+        ("memory_insert", {"label": "organization", "new_string": "x", "insert_line": 99}),
+        ("memory_insert", {"label": "organization"}),
+        ("memory_insert", {"label": "organization", "new_string": "x", "line": 2}),
+        ("memory_delete", {"label": "organization"}),
+    ]
+
+    async def run() -> list[types.CallToolResult]:
+        async with connect(sample.path) as client:
+            return [await client.call_tool(name, args) for name, args in calls]
+
+    results = anyio.run(run)
+    assert all(r.is_error for r in results)
+    assert [text(r) for r in results] == [
+        READ_ONLY,
+        "Memory block with label `user_preferences` is not attached to agent `worker`.",
+        "Memory block with label `nope` is not attached to agent `worker`.",
+        "No replacement was performed, old_string `Zurich` did not appear verbatim in memory "
+        "block with label `organization`.",
+        "new_string contains a line number prefix, which is not allowed. Do not include line "
+        "numbers when calling memory tools (line numbers are for display purposes only).",
+        "Invalid `insert_line` parameter: 99. It should be within the range of lines of the "
+        "memory block: [0, 3], or -1 to append to the end of the memory block.",
+        "memory_insert: missing required argument `new_string`.",
+        "memory_insert: unknown argument `line`; it takes label, new_string, insert_line.",
+        "Unknown tool `memory_delete`; the tools are: memory_view, memory_insert, "
+        "memory_replace, memory_rethink.",
+    ]
+    assert head(sample.path) == before
+    assert_clean(sample.path)
+
+
+def test_memory_view_numbers_lines_and_lists_blocks(sample: gitmem.Client) -> None:
+    async def run() -> tuple[str, str]:
+        async with connect(sample.path) as client:
+            one = await client.call_tool("memory_view", {"label": "organization"})
+            every = await client.call_tool("memory_view", {})
+            return text(one), text(every)
+
+    one, every = anyio.run(run)
+    assert one == (
+        "<organization>\n<description>\nShared information between all agents. Company facts, "
+        "policies and who does what.\n</description>\n<metadata>\n- chars_current=228\n"
+        "- chars_limit=20000\n</metadata>\n<warning>\n# NOTE: Line numbers shown below (with "
+        "arrows like '1→') are to help during editing. Do NOT include line number prefixes in "
+        "your memory edit tool calls.\n</warning>\n<value>\n"
+        "1→ Acme Robotics builds warehouse robots. Support hours: 08:00-18:00 CET, Monday to "
+        "Friday.\n"
+        "2→ Escalations go to the supervisor; refunds above 500 EUR need a human.\n"
+        "3→ Agents: supervisor (plans and assigns work), worker (does the tasks).\n"
+        "</value>\n</organization>\n"
+    )
+    lines = every.splitlines()
+    assert lines[0] == (
+        "Memory blocks of agent `worker` (characters used/limit); call memory_view with a "
+        "label to read one:"
+    )
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "- persona",
+        "- organization",
+        "- task_queue",
+        "- domain_knowledge",
+        "- handoff_context",
+        "- system_config",
+    ]
+    assert lines[6] == (
+        "- system_config (86/5000 chars, read-only): Settings the operators decide. Agents "
+        "read them and must not change them."
+    )
+
+
+def test_resources_are_core_memory_and_each_block(sample: gitmem.Client) -> None:
+    async def run() -> tuple[list[types.Resource], str, str, str]:
+        async with connect(sample.path) as client:
+            listed = (await client.list_resources()).resources
+            core = (await client.read_resource(CORE)).contents[0]
+            org = (await client.read_resource(ORG)).contents[0]
+            assert isinstance(core, types.TextResourceContents)
+            assert isinstance(org, types.TextResourceContents)
+            with pytest.raises(MCPError) as lacking:
+                await client.read_resource(PREFS)
+            return listed, core.text, org.text, str(lacking.value)
+
+    listed, core, org, lacking = anyio.run(run)
+    worker = sample.agents.retrieve("worker")
+    assert [r.uri for r in listed] == [CORE] + [f"memory://blocks/{b}" for b in worker.block_ids]
+    assert [r.name for r in listed[:3]] == ["core", "persona", "organization"]
+    assert core == sample.agents.memory("worker").compile()
+    assert org == sample.blocks.retrieve("organization").value
+    assert lacking == "Memory block `user_preferences` is not attached to agent `worker`."
+
+
+def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client) -> None:
+    """Handshake era (today's MCP clients): resources/subscribe, then notifications."""
+    told: list[str] = []
+    arrived = anyio.Event()
+
+    async def handler(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            told.append(message.params.uri)
+            if message.params.uri == CORE:
+                arrived.set()
+
+    async def subscribed_to(client: Client, *uris: str) -> None:
+        with warnings.catch_warnings():  # resources/subscribe is gone from 2026-07-28 on
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            for uri in uris:
+                await client.subscribe_resource(uri)
+
+    async def run() -> None:
+        nonlocal arrived
+        async with connect(sample.path, legacy=True, handler=handler) as client:
+            await subscribed_to(client, CORE, ORG, PREFS)
+            # The worker lacks user_preferences: nothing. Then organization: told.
+            await gitmem_cli(sample.path, "memory", "insert", "supervisor", "user_preferences", "x")
+            await gitmem_cli(sample.path, "memory", "insert", "supervisor", "organization", "y")
+            with anyio.fail_after(WAIT):
+                await arrived.wait()
+            assert told == [ORG, CORE]
+            # A person saving the file in an editor is told too (the server commits it).
+            told.clear()
+            arrived = anyio.Event()
+            org = sample.path / "blocks" / "organization.md"
+            org.write_text(org.read_text() + "Saved by a person.\n")
+            with anyio.fail_after(WAIT):
+                await arrived.wait()
+            assert told == [ORG, CORE]
+
+    anyio.run(run)
+    assert sample.blocks.retrieve("organization").value.endswith("\ny\nSaved by a person.")
+    assert_clean(sample.path)
+
+
+def test_listeners_hear_of_changes_and_of_attachments(sample: gitmem.Client) -> None:
+    """2026-07-28 era: a subscriptions/listen stream."""
+
+    async def run() -> list[Any]:
+        seen: list[Any] = []
+        async with connect(sample.path) as client:
+            async with client.listen(
+                resource_subscriptions=[ORG, PREFS], resources_list_changed=True
+            ) as events:
+                await gitmem_cli(
+                    sample.path, "memory", "insert", "supervisor", "user_preferences", "x"
+                )
+                await gitmem_cli(sample.path, "blocks", "update", "organization", "--value", "z")
+                await gitmem_cli(sample.path, "agents", "attach", "worker", "user_preferences")
+                with anyio.fail_after(WAIT):
+                    async for event in events:
+                        seen.append(event)
+                        if event == ResourcesListChanged():
+                            break
+            listed = (await client.list_resources()).resources
+            assert PREFS in [r.uri for r in listed]
+        return seen
+
+    # The first change was to a block the worker lacked, so the update of
+    # organization came first; attaching user_preferences changed the list.
+    assert anyio.run(run) == [ResourceUpdated(ORG), ResourceUpdated(PREFS), ResourcesListChanged()]
+
+
+def test_two_servers_inserting_into_one_block_lose_nothing(sample: gitmem.Client) -> None:
+    per_agent = 15
+    before = head(sample.path)
+
+    async def inserts(agent: str) -> None:
+        async with connect(sample.path, agent) as client:
+            for n in range(per_agent):
+                args = {"label": "organization", "new_string": f"{agent} {n}"}
+                result = await client.call_tool("memory_insert", args)
+                assert not result.is_error, text(result)
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(inserts, "worker")
+            tasks.start_soon(inserts, "supervisor")
+
+    anyio.run(run)
+    lines = sample.blocks.retrieve("organization").value.split("\n")[3:]
+    for agent in ("worker", "supervisor"):
+        assert [line for line in lines if line.startswith(agent)] == [
+            f"{agent} {n}" for n in range(per_agent)
+        ]
+    authors = git(sample.path, "log", "--format=%an", f"{before}..HEAD").split()
+    assert sorted(authors) == ["supervisor"] * per_agent + ["worker"] * per_agent
+    assert_clean(sample.path)
+
+
+def test_stdout_carries_nothing_but_the_protocol(sample: gitmem.Client) -> None:
+    # No client: stdin closes at once. The server says nothing and stops.
+    done = subprocess.run(
+        [sys.executable, "-m", "gitmem", "mcp", "--agent", "worker", "-C", str(sample.path)],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_without_the_sdk_one_line_says_what_to_install(
+    sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mcp", None)  # import mcp fails, as if not installed
+    monkeypatch.delitem(sys.modules, "gitmem.mcp_server", raising=False)
+    result = CliRunner().invoke(main, ["-C", str(sample.path), "mcp", "--agent", "worker"])
+    assert (result.exit_code, result.stderr) == (1, f"Error: {INSTALL}\n")
