@@ -144,7 +144,10 @@ class MemoryServer:
         self, ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         self._remember(ctx)
-        blocks = await self._run(self._memory.blocks)
+        try:
+            blocks = await self._run(self._memory.blocks)
+        except GitmemError as e:  # the agent was deleted meanwhile, say
+            raise MCPError(types.INTERNAL_ERROR, str(e)) from None
         core = types.Resource(
             uri=CORE,
             name="core",
@@ -189,7 +192,10 @@ class MemoryServer:
         self, ctx: Context, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         self._remember(ctx)
-        text = await self._run(self._read, str(params.uri))
+        try:
+            text = await self._run(self._read, str(params.uri))
+        except GitmemError as e:
+            raise MCPError(types.INVALID_PARAMS, str(e), {"uri": str(params.uri)}) from None
         contents = types.TextResourceContents(uri=params.uri, text=text, mime_type="text/plain")
         return types.ReadResourceResult(contents=[contents])
 

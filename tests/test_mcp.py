@@ -220,13 +220,21 @@ def test_resources_are_core_memory_and_each_block(sample: gitmem.Client) -> None
             assert isinstance(org, types.TextResourceContents)
             with pytest.raises(MCPError) as lacking:
                 await client.read_resource(PREFS)
+            # The agent deleted under the server: errors, not a crash.
+            await gitmem_cli(sample.path, "agents", "delete", "worker")
+            with pytest.raises(MCPError) as deleted:
+                await client.read_resource(CORE)
+            assert str(deleted.value) == "agent 'worker' does not exist"
+            gone = await client.call_tool("memory_view", {})
+            assert (gone.is_error, text(gone)) == (True, "agent 'worker' does not exist")
             return listed, core.text, org.text, str(lacking.value)
 
-    listed, core, org, lacking = anyio.run(run)
     worker = sample.agents.retrieve("worker")
+    compiled = sample.agents.memory("worker").compile()
+    listed, core, org, lacking = anyio.run(run)
     assert [r.uri for r in listed] == [CORE] + [f"memory://blocks/{b}" for b in worker.block_ids]
     assert [r.name for r in listed[:3]] == ["core", "persona", "organization"]
-    assert core == sample.agents.memory("worker").compile()
+    assert core == compiled
     assert org == sample.blocks.retrieve("organization").value
     assert lacking == "Memory block `user_preferences` is not attached to agent `worker`."
 
