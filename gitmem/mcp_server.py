@@ -45,6 +45,7 @@ from gitmem.watch import Watcher
 
 CORE = "memory://core"
 BLOCKS = "memory://blocks/"
+LIST = "list"  # (in _tell) the list of resources changed
 T = TypeVar("T")
 Context = ServerRequestContext[Any, Any]
 
@@ -69,7 +70,8 @@ class MemoryServer:
         self._bus = InMemorySubscriptionBus()  # 2026-07-28 listen streams
         self._session: ServerSession | None = None  # a handshake-era client's connection
         self._subscribed: set[str] = set()  # ... and the URIs it subscribed to
-        self._told: str | None = None  # the commit core memory was last said to change in
+        self._commit: str | None = None  # the commit of the last event told ...
+        self._said: set[str] = set()  # ... and what was said of it (URIs, LIST)
         self.server: Server[Any] = Server(
             "gitmem",
             version=version("gitmem"),
@@ -215,23 +217,26 @@ class MemoryServer:
     # -- notifications -------------------------------------------------------
 
     async def _tell(self, event: Event) -> None:
-        """Notify subscribers of the resources ``event`` changed."""
-        uris = [block_uri(event.block)]
-        if event.commit != self._told:  # once per commit, however many blocks it changed
-            uris.append(CORE)
-            self._told = event.commit
-        for uri in uris:
-            await self._bus.publish(ResourceUpdated(uri=uri))
+        """Notify subscribers of what ``event`` changed: its block, core memory, and
+        the list of resources when a block came or went; each once per commit,
+        however many of the agent's blocks the commit changed."""
+        if event.commit != self._commit:
+            self._commit, self._said = event.commit, set()
+        changed = [block_uri(event.block), CORE]
         if event.kind != "updated":
-            await self._bus.publish(ResourcesListChanged())
+            changed.append(LIST)
+        fresh = [c for c in changed if c not in self._said]
+        self._said.update(fresh)
+        for c in fresh:
+            await self._bus.publish(ResourcesListChanged() if c == LIST else ResourceUpdated(c))
         session = self._session
         if session is None:
             return
-        for uri in uris:
-            if uri in self._subscribed:
-                await session.send_resource_updated(uri)
-        if event.kind != "updated":
-            await session.send_resource_list_changed()
+        for c in fresh:
+            if c == LIST:
+                await session.send_resource_list_changed()
+            elif c in self._subscribed:
+                await session.send_resource_updated(c)
 
     async def _relay(self, watcher: Watcher) -> None:
         while True:

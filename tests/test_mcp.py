@@ -242,38 +242,40 @@ def test_resources_are_core_memory_and_each_block(sample: gitmem.Client) -> None
 def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client) -> None:
     """Handshake era (today's MCP clients): resources/subscribe, then notifications."""
     told: list[str] = []
-    arrived = anyio.Event()
+    more = anyio.Event()
 
     async def handler(message: Any) -> None:
+        nonlocal more
         if isinstance(message, types.ResourceUpdatedNotification):
             told.append(message.params.uri)
-            if message.params.uri == CORE:
-                arrived.set()
+        elif isinstance(message, types.ResourceListChangedNotification):
+            told.append("list changed")
+        more.set()
+        more = anyio.Event()
 
-    async def subscribed_to(client: Client, *uris: str) -> None:
-        with warnings.catch_warnings():  # resources/subscribe is gone from 2026-07-28 on
-            warnings.simplefilter("ignore", MCPDeprecationWarning)
-            for uri in uris:
-                await client.subscribe_resource(uri)
+    async def until(count: int) -> list[str]:
+        with anyio.fail_after(WAIT):
+            while len(told) < count:
+                await more.wait()
+        return told
 
     async def run() -> None:
-        nonlocal arrived
         async with connect(sample.path, legacy=True, handler=handler) as client:
-            await subscribed_to(client, CORE, ORG, PREFS)
+            with warnings.catch_warnings():  # resources/subscribe is gone from 2026-07-28 on
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                for uri in (CORE, ORG, PREFS):
+                    await client.subscribe_resource(uri)
             # The worker lacks user_preferences: nothing. Then organization: told.
             await gitmem_cli(sample.path, "memory", "insert", "supervisor", "user_preferences", "x")
             await gitmem_cli(sample.path, "memory", "insert", "supervisor", "organization", "y")
-            with anyio.fail_after(WAIT):
-                await arrived.wait()
-            assert told == [ORG, CORE]
+            assert await until(2) == [ORG, CORE]
             # A person saving the file in an editor is told too (the server commits it).
-            told.clear()
-            arrived = anyio.Event()
             org = sample.path / "blocks" / "organization.md"
             org.write_text(org.read_text() + "Saved by a person.\n")
-            with anyio.fail_after(WAIT):
-                await arrived.wait()
-            assert told == [ORG, CORE]
+            assert await until(4) == [ORG, CORE, ORG, CORE]
+            # Attached: now the worker has it.
+            await gitmem_cli(sample.path, "agents", "attach", "worker", "user_preferences")
+            assert (await until(7))[4:] == [PREFS, CORE, "list changed"]
 
     anyio.run(run)
     assert sample.blocks.retrieve("organization").value.endswith("\ny\nSaved by a person.")
