@@ -75,11 +75,21 @@ class Memory:
     def block(self, label: str) -> Block:
         return _by_label(self._store.view(), self.agent_id, label)
 
-    def _edit(self, op: str, label: str, edit: Callable[[str], str], if_version: str | None) -> str:
+    def _edit(
+        self,
+        op: str,
+        label: str,
+        edit: Callable[[str], str],
+        if_version: str | None,
+        texts: dict[str, str],
+    ) -> str:
         def build(view: View) -> tuple[Write | None, str]:
             old = _by_label(view, self.agent_id, label)
+            # Letta's order: which block, then read-only, then the arguments.
             if old.read_only:
                 raise ReadOnlyError(READ_ONLY)
+            for name, text in texts.items():
+                _refuse_line_numbers(name, text)
             if if_version is not None and old.version != if_version:
                 raise ConflictError(
                     f"block {old.id!r} changed: you read version {if_version}, "
@@ -104,7 +114,6 @@ class Memory:
         self, label: str, new_string: str, insert_line: int = -1, *, if_version: str | None = None
     ) -> str:
         """Insert ``new_string`` as lines after line ``insert_line`` (0: top, -1: end)."""
-        _refuse_line_numbers("new_string", new_string)
         if isinstance(insert_line, bool) or not isinstance(insert_line, int):
             raise ValidationError(f"insert_line must be an integer, not {insert_line!r}")
 
@@ -119,14 +128,12 @@ class Memory:
                 )
             return "\n".join(lines[:at] + new_string.split("\n") + lines[at:])
 
-        return self._edit("memory_insert", label, edit, if_version)
+        return self._edit("memory_insert", label, edit, if_version, {"new_string": new_string})
 
     def memory_replace(
         self, label: str, old_string: str, new_string: str, *, if_version: str | None = None
     ) -> str:
         """Replace the one occurrence of ``old_string`` with ``new_string``."""
-        _refuse_line_numbers("old_string", old_string)
-        _refuse_line_numbers("new_string", new_string)
 
         def edit(value: str) -> str:
             count = value.count(old_string)
@@ -143,12 +150,13 @@ class Memory:
                 )
             return value.replace(old_string, new_string)
 
-        return self._edit("memory_replace", label, edit, if_version)
+        texts = {"old_string": old_string, "new_string": new_string}
+        return self._edit("memory_replace", label, edit, if_version, texts)
 
     def memory_rethink(self, label: str, new_memory: str, *, if_version: str | None = None) -> str:
         """Rewrite the whole value of the block."""
-        _refuse_line_numbers("new_memory", new_memory)
-        return self._edit("memory_rethink", label, lambda _: new_memory, if_version)
+        texts = {"new_memory": new_memory}
+        return self._edit("memory_rethink", label, lambda _: new_memory, if_version, texts)
 
     def compile(self) -> str:
         """The agent's blocks rendered as Letta renders core memory for a prompt."""
