@@ -418,13 +418,10 @@ class GitRepo:
                         self._update_worktree(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
-                if self._move_branch(old.commit, commit, change):
-                    break
+                if self._move_and_check_out(old, Snapshot(self, commit, new_tree), change):
+                    return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
                     raise CorruptError(f"the branch {self.branch_ref().decode()} cannot be moved")
-            new = Snapshot(self, commit, new_tree)
-            self._update_worktree(old, new, list(change.files), change.from_disk)
-            return result
 
     def _write_tree(self, tree: RawTree, files: Mapping[str, bytes | None]) -> RawTree:
         nested: dict[str, dict[str, bytes | None]] = {}
@@ -485,12 +482,39 @@ class GitRepo:
         self._with_git_lock(write)
         return sha
 
-    def _move_branch(self, old: ObjectID | None, new: ObjectID, change: Change) -> bool:
+    def _move_and_check_out(self, old: Snapshot, new: Snapshot, change: Change) -> bool:
+        """Move the branch from ``old`` to ``new`` and update index and files, all
+        under git's ``index.lock``; False if someone else moved the branch first.
+
+        Taking the index lock before the compare-and-swap means that failing to
+        get it changes nothing (taken after, a call could fail with its commit
+        already made), and git commands that lock the index (``git add``,
+        ``git commit -a``) see branch, index and files change together.
+        """
+
+        def run() -> bool:
+            with self._index.locked() as index:
+                if not self._move_branch(old.commit, new.commit, change):
+                    return False
+                self._sync_paths(index, old, new, list(change.files), change.from_disk)
+                return True
+
+        return self._with_git_lock(run)
+
+    def _move_branch(self, old: ObjectID | None, new: ObjectID | None, change: Change) -> bool:
+        assert new is not None  # a snapshot we just committed
         refs, ref = self._git.refs, self.branch_ref()
+        # Saying who and when keeps dulwich from reading every git config file
+        # for the reflog entry on each operation.
+        who, when, zone = bytes(change.author), int(time.time()), time.localtime().tm_gmtoff
         message = f"gitmem: {change.op}: {change.target}".encode()
-        if old is None:
-            return bool(self._with_git_lock(lambda: refs.add_if_new(ref, new, message=message)))
-        return bool(self._with_git_lock(lambda: refs.set_if_equals(ref, old, new, message=message)))
+
+        def move() -> bool:
+            if old is None:
+                return bool(refs.add_if_new(ref, new, who, when, zone, message))
+            return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
+
+        return self._with_git_lock(move)
 
     def _with_git_lock(self, fn: Callable[[], T]) -> T:
         """Run ``fn``, waiting out git lock files held by live writers and
@@ -519,27 +543,43 @@ class GitRepo:
         from_disk: Mapping[str, str | None] | None = None,
     ) -> None:
         """Make index and files match ``new`` for ``paths``, except where a person
-        has changed a file (on disk or staged) since ``old``: that is left alone.
+        has changed a file on disk since ``old``: that is left alone.
         Paths ``from_disk`` were the person's: see ``Change``."""
-        claimed = from_disk or {}
-        if not paths and not claimed:
+        if not paths and not from_disk:
             return
 
         def update() -> None:
             with self._index.locked() as index:
-                bases = Bases(self._bases_file)
-                for path in paths:
-                    if path not in claimed:
-                        self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
-                for path, read in claimed.items():
-                    self._sync_claimed(index, bases, path, read, new.blob_id(path))
-                bases.save()
+                self._sync_paths(index, old, new, paths, from_disk or {})
 
         self._with_git_lock(update)
+
+    def _sync_paths(
+        self,
+        index: Entries,
+        old: Snapshot,
+        new: Snapshot,
+        paths: list[str],
+        claimed: Mapping[str, str | None],
+    ) -> None:
+        bases = Bases(self._bases_file)
+        for path in paths:
+            if path not in claimed:
+                self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
+        for path, read in claimed.items():
+            self._sync_claimed(index, bases, path, read, new.blob_id(path))
+        bases.save()
 
     def _sync_path(
         self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
     ) -> None:
+        """Check out ``path`` at ``new_sha`` unless its file holds a person's edit.
+
+        Only the file tells: ``git commit`` reads HEAD and the index without a
+        lock and may write back an index read just before our last update,
+        leaving an older entry that no person staged. A file still as we left
+        it (or already new: a writer died before writing the index) is ours.
+        """
         # A link or a file on the way (blocks/ -> elsewhere), or a name that
         # leaves the store, is left alone like a person's change: never
         # written, read or deleted through.
@@ -550,12 +590,13 @@ class GitRepo:
         name = path.encode()
         if index.conflicted(name):
             return
-        raw = index.sha(name)
-        staged = raw.decode() if raw else None
-        if staged == old_sha and disk_blob_id(self.root, path) == old_sha:
-            self._check_out(index, bases, path, new_sha, old_sha)
+        disk = disk_blob_id(self.root, path)
+        if disk in (old_sha, new_sha):
+            self._check_out(index, bases, path, new_sha, disk)
         else:
-            bases.keep(path, staged, old_sha)  # what the person's change started from
+            raw = index.sha(name)
+            # what the person's change started from
+            bases.keep(path, raw.decode() if raw else None, old_sha)
 
     def _sync_claimed(
         self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None

@@ -59,11 +59,14 @@ class ParseCache:
         self._size = size
 
     def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-        if key not in self._items:
+        # One lookup, and the value kept in hand: a Client is shared between
+        # threads, and another one may clear the cache between two lookups.
+        value: T | None = self._items.get(key)
+        if value is None:
+            value = make()
             if len(self._items) >= self._size:
                 self._items.clear()
-            self._items[key] = make()
-        value: T = self._items[key]
+            self._items[key] = value
         return value
 
 
