@@ -16,6 +16,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,7 @@ class GitRepo:
         self._bases_file = self._gitdir / "gitmem" / "bases"
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
+        self._unsynced: list[str] = []  # objects written, not yet fsynced
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -418,6 +420,9 @@ class GitRepo:
                         self._update_worktree(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
+                # Durable before the branch can point at them.
+                unsynced, self._unsynced = self._unsynced, []
+                _fsync_all(unsynced)
                 if self._move_and_check_out(old, Snapshot(self, commit, new_tree), change):
                     return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
@@ -458,7 +463,7 @@ class GitRepo:
         return self._write_object(b"commit", commit.as_raw_string())
 
     def _write_object(self, kind: bytes, raw: bytes) -> ObjectID:
-        """Write a loose object from its raw contents, durably (fsync), as git does.
+        """Write a loose object from its raw contents; ``transact`` fsyncs it.
 
         dulwich's add_object wants a parsed object; parsing a 10,000-entry tree we
         have just built costs ~3 ms a commit, so the bytes go straight to disk.
@@ -467,6 +472,7 @@ class GitRepo:
         path = os.path.join(self._objects, sha[:2].decode(), sha[2:].decode())
         try:
             os.utime(path)  # already there; a fresh mtime keeps gc from pruning it
+            self._unsynced.append(path)  # it may be one a killed writer never fsynced
             return sha
         except FileNotFoundError:
             pass
@@ -476,10 +482,11 @@ class GitRepo:
         data = zlib.compress(b"%s %d\0" % (kind, len(raw)) + raw, 1)
 
         def write() -> None:
-            with GitFile(path, "wb", mask=0o444) as f:
+            with GitFile(path, "wb", mask=0o444, fsync=False) as f:
                 f.write(data)
 
         self._with_git_lock(write)
+        self._unsynced.append(path)
         return sha
 
     def _move_and_check_out(self, old: Snapshot, new: Snapshot, change: Change) -> bool:
@@ -688,6 +695,33 @@ class GitRepo:
 def _unstatted(sha: str) -> IndexEntry:
     """An index entry without stat: git, and gitmem, read the file again to compare."""
     return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="gitmem-fsync")
+
+
+# A forked child has the pool but not its threads: it makes its own.
+os.register_at_fork(after_in_child=_fsync_pool.cache_clear)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_all(paths: list[str]) -> None:
+    """fsync ``paths``, together: on ext4 each fsync of a new file commits the
+    journal, and fsyncs issued at once share one commit (4 objects: 0.6 ms
+    instead of 1.1 ms one after the other, measured)."""
+    if len(paths) == 1:
+        _fsync_file(paths[0])
+    elif paths:
+        list(_fsync_pool().map(_fsync_file, paths))
 
 
 def _age(path: str) -> float:
