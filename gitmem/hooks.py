@@ -100,8 +100,29 @@ def check_index(store: Store, index_file: Path) -> list[str]:
         p: None if e is None or e.mode != REGULAR_FILE else store.repo.blob(e.sha)
         for p, e in changes.items()
     }
-    problems = check_incoming(store.view(), files, modes, markers=True)
+    view = store.view()
+    problems = check_incoming(view, files, modes, markers=True)
+    for path, entry in changes.items():
+        if entry is not None and path not in problems:
+            problem = _stale(store, view.snap.blob_id(path), path)
+            if problem:
+                problems[path] = problem
     return [problems[p] for p in sorted(problems)]
+
+
+def _stale(store: Store, head: str | None, path: str) -> str | None:
+    """A staged copy older than the branch: the file on disk is the branch's, yet
+    the index holds something else. That is what git's unlocked read of the index
+    leaves when an agent commits between ``git add`` and ``git commit``;
+    committing it would take the agent's change back out."""
+    from gitmem.repo import disk_blob_id
+
+    if head is None or disk_blob_id(store.root, path) != head:
+        return None
+    return (
+        f"{path}: the staged copy is older than the branch (an agent changed this block "
+        f"after it was staged); stage it again: git add {path}"
+    )
 
 
 def merge_files(base: Path, ours: Path, theirs: Path, path: str, root: Path) -> Merged:

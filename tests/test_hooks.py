@@ -79,6 +79,30 @@ def test_the_hook_checks_what_is_staged_not_the_working_tree(sample: gitmem.Clie
     assert refused.stderr.startswith("blocks/organization.md:5: unknown key 'readonly'")
 
 
+def test_the_hook_refuses_a_staged_copy_older_than_the_branch(sample: gitmem.Client) -> None:
+    """git reads the index without a lock, so an agent committing between a person's
+    `git add` and `git commit` can leave the index holding the block as it was
+    before the agent: committing that would take the agent's line back out."""
+    store = sample.path
+    before = git(store, "rev-parse", f"HEAD:{QUEUE}").strip()
+    sample.agents.memory("worker").memory_insert("task_queue", "[todo] T-9: agent's line")
+    git(store, "update-index", "--cacheinfo", f"100644,{before},{QUEUE}")  # the stale read
+    replace_in(store / ORG, "08:00-18:00", "09:00-17:00")
+    git(store, "add", ORG)
+
+    refused = run_git(store, "commit", "-m", "hours")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"{QUEUE}: the staged copy is older than the branch (an agent changed this block "
+        f"after it was staged); stage it again: git add {QUEUE}\n"
+    )
+    git(store, "add", QUEUE)
+    git(store, "commit", "-m", "hours")
+    assert "T-9: agent's line" in sample.blocks.retrieve("task_queue").value
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+    assert_clean(store)
+
+
 def test_the_hook_refuses_unresolved_conflict_markers_and_stray_files(
     sample: gitmem.Client,
 ) -> None:
