@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 import gitmem
@@ -54,3 +55,20 @@ def assert_clean(path: Path) -> None:
     """What git itself says after every operation: nothing to commit, objects sound."""
     assert git(path, "status", "--porcelain", "--untracked-files=all") == ""
     git(path, "fsck", "--strict", "--no-dangling")
+
+
+def cli_commands(
+    group: click.Group | None = None, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every gitmem command and group, by its words (``("blocks", "show")``), loading
+    the lazily registered ones as a user's command line would."""
+    from gitmem.cli import main
+
+    group = group or main
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"gitmem {' '.join((*prefix, name))} does not load"
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from cli_commands(command, (*prefix, name))

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gitmem.cli import main
-from tests.conftest import assert_clean, git
+from tests.conftest import assert_clean, cli_commands, git
 
 
 def run(store: Path | None, *args: str, input: str | None = None) -> Result:
@@ -172,17 +172,17 @@ def test_outside_a_store(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    def walk(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
-        found = [(path, command)]
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                found += walk(sub, f"{path} {name}")
-        return found
-
-    for path, command in walk(main, "gitmem"):
+    for words, command in cli_commands():
+        path = " ".join(("gitmem", *words))
         assert command.help, f"{path} has no help"
         if not isinstance(command, click.Group):
             assert "Example:" in command.help, f"{path} --help shows no example"
+
+
+def test_the_command_index_lists_exactly_the_commands_there_are() -> None:
+    top = {words[0] for words, _ in cli_commands()}
+    assert top == set(main.lazy)
+    assert set(main.commands) == set(main.lazy)  # loading them all added no others
 
 
 def test_module_and_console_script_run(store: Path) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 import gitmem
 from gitmem.cli import main
-from tests.conftest import assert_clean, git
+from tests.conftest import assert_clean, cli_commands, git
 
 HOSTILE = ["../x", "/abs/x", "Upper", "has space", "tab\tx", "bell\x07", "x" * 201, ".git", ""]
 # Commands whose parameters are filters that accept any text (a label to match).
@@ -26,15 +26,7 @@ STORELESS = {("init",), ("demo",), ("clone",), ("hook",), ("merge-driver",)}
 TIME_LIMIT = 20  # seconds for one command; a command that waits forever fails the test
 
 
-def commands(group: click.Group = main, prefix: tuple[str, ...] = ()) -> Iterator[Any]:
-    for name, command in sorted(group.commands.items()):
-        if isinstance(command, click.Group):
-            yield from commands(command, (*prefix, name))
-        else:
-            yield (*prefix, name), command
-
-
-COMMANDS = dict(commands())
+COMMANDS = {w: c for w, c in cli_commands() if not isinstance(c, click.Group)}
 
 
 def arguments(command: click.Command, text: str, tmp_path: Path) -> list[str]:

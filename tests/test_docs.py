@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 from gitmem.cli import main
@@ -19,5 +20,5 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_readme_mentions_every_command() -> None:
-    for name in main.commands:
+    for name in main.list_commands(click.Context(main)):
         assert f"gitmem {name}" in README, f"README does not mention 'gitmem {name}'"

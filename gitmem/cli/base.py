@@ -4,6 +4,7 @@ here and nowhere else: 1 error, 2 usage, 3 conflict (a retry may succeed)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -42,7 +43,34 @@ def _internal_error(exc: BaseException) -> NoReturn:
 
 
 class _Group(click.Group):
-    """The top group: turns gitmem errors into one line and an exit code."""
+    """The top group: loads a command's module when the command is first wanted
+    (``lazy``: name -> (summary, modules in gitmem.cli)), and turns gitmem errors
+    into one line and an exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            for module in self.lazy[name][1]:
+                importlib.import_module(f"gitmem.cli.{module}")
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The summaries come from the table, so --help imports no command module.
+        rows = [
+            (
+                name,
+                self.lazy[name][0] if name in self.lazy else self.commands[name].short_help or "",
+            )
+            for name in self.list_commands(ctx)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
