@@ -1,15 +1,14 @@
 """The top ``gitmem`` group and what every command shares. Errors become exit codes
-here and nowhere else: 1 error, 2 usage, 3 conflict (a retry may succeed)."""
+here and nowhere else: 1 error, 2 usage, 3 conflict (a retry may succeed).
+
+Start-up of a one-shot command is mostly imports, so modules only some commands
+need (json, tempfile, the command modules, dulwich) are imported where used."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,6 +30,9 @@ class _Conflict(_Failed):
 
 def _internal_error(exc: BaseException) -> NoReturn:
     """One line for a bug in gitmem; the traceback goes to a report file, not the screen."""
+    import tempfile
+    import traceback
+
     summary = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
     try:
         fd, report = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
@@ -103,6 +105,9 @@ def client_of(ctx: click.Context) -> Any:
 
 
 def _json(value: Any) -> str:
+    import dataclasses
+    import json
+
     def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return dataclasses.asdict(v)
