@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,17 +27,16 @@ from dulwich.index import IndexEntry
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
-from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
 from gitmem.errors import ConflictError, CorruptError, NotFoundError
+from gitmem.gitcommit import Change, Identity, LogEntry
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
 ObjT = TypeVar("ObjT", bound=ShaFile)
-CommitId = ObjectID  # a commit's hex id, for modules that do not speak Git
 BRANCH = "main"
 # A git lock file (ref, object, index) older than this, found while we hold
 # the store lock, was left by a writer that died.
@@ -46,86 +44,6 @@ STALE_SECONDS = 5.0
 LOCK_WAIT_SECONDS = 30.0
 _TREE_CACHE = 256
 HEX_ID = re.compile(rb"[0-9a-f]{40}")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a commit is by."""
-
-    name: str
-    email: str
-
-    def __bytes__(self) -> bytes:
-        return f"{self.name} <{self.email}>".encode()
-
-
-def agent_identity(agent_id: str) -> Identity:
-    return Identity(agent_id, f"{agent_id}@agents.gitmem")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one operation writes: file contents by path (None deletes) and who/why.
-
-    ``from_disk`` names the paths whose content a person wrote in the working
-    tree, each with the blob id of the file as it was read (None: no file).
-    Their index entries become the commit's version, and the file is rewritten
-    to it only if it is still as it was read.
-
-    ``merge`` is a commit this change joins (a pull): it becomes the second
-    parent. With ``fast_forward`` the branch moves to ``merge`` itself, whose
-    tree is the head's with ``files``; no commit is made.
-    """
-
-    files: Mapping[str, bytes | None]
-    op: str
-    target: str
-    author: Identity
-    agent: str | None = None
-    blocks: tuple[str, ...] = ()
-    subject: str | None = None
-    from_disk: Mapping[str, str | None] = field(default_factory=dict)
-    merge: ObjectID | None = None
-    fast_forward: bool = False
-
-    def message(self) -> bytes:
-        trailers = [Trailer("Gitmem-Op", self.op)]
-        if self.agent:
-            trailers.append(Trailer("Gitmem-Agent", self.agent))
-        trailers += [Trailer("Gitmem-Block", b) for b in self.blocks]
-        subject = self.subject or f"{self.op}: {self.target}"
-        return f"{subject}\n\n".encode() + format_trailers(trailers)
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One commit as history shows it, with the gitmem trailers read back."""
-
-    commit: str
-    parents: tuple[str, ...]
-    author: str
-    time: int
-    subject: str
-    op: str | None
-    agent: str | None
-    blocks: tuple[str, ...]
-
-
-def _log_entry(commit: Commit) -> LogEntry:
-    _, trailers = parse_trailers(commit.message)
-    values: dict[str, list[str]] = {}
-    for t in trailers:
-        values.setdefault(t.key, []).append(t.value)
-    return LogEntry(
-        commit=commit.id.decode(),
-        parents=tuple(p.decode() for p in commit.parents),
-        author=commit.author.decode(errors="replace"),
-        time=commit.author_time,
-        subject=commit.message.decode(errors="replace").split("\n", 1)[0],
-        op=next(iter(values.get("Gitmem-Op", [])), None),
-        agent=next(iter(values.get("Gitmem-Agent", [])), None),
-        blocks=tuple(values.get("Gitmem-Block", [])),
-    )
 
 
 def object_id(kind: bytes, raw: bytes) -> ObjectID:
@@ -392,7 +310,7 @@ class GitRepo:
         if head is None:
             return []
         walker = self._git.get_walker(include=[head], max_entries=limit)
-        return [_log_entry(entry.commit) for entry in walker]
+        return [LogEntry.from_commit(entry.commit) for entry in walker]
 
     # -- writing ---------------------------------------------------------
 
