@@ -5,7 +5,6 @@ moved by compare-and-swap and the index and working tree kept in step."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import functools
 import hashlib
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
-from dulwich.file import FileLocked, GitFile
+from dulwich.file import GitFile
 from dulwich.index import IndexEntry
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
@@ -30,18 +29,15 @@ from dulwich.repo import Repo
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
-from gitmem.errors import ConflictError, CorruptError, NotFoundError
+from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcommit import Change, Identity, LogEntry
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
+from gitmem.gitlock import flocked, with_git_lock
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
 ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"
-# A git lock file (ref, object, index) older than this, found while we hold
-# the store lock, was left by a writer that died.
-STALE_SECONDS = 5.0
-LOCK_WAIT_SECONDS = 30.0
 _TREE_CACHE = 256
 HEX_ID = re.compile(rb"[0-9a-f]{40}")
 
@@ -403,7 +399,7 @@ class GitRepo:
             with GitFile(path, "wb", mask=0o444, fsync=False) as f:
                 f.write(data)
 
-        self._with_git_lock(write)
+        with_git_lock(write)
         self._unsynced.append(path)
         return sha
 
@@ -424,7 +420,7 @@ class GitRepo:
                 self._sync_paths(index, old, new, list(change.files), change.from_disk)
                 return True
 
-        return self._with_git_lock(run)
+        return with_git_lock(run)
 
     def _move_branch(self, old: ObjectID | None, new: ObjectID | None, change: Change) -> bool:
         assert new is not None  # a snapshot we just committed
@@ -439,24 +435,7 @@ class GitRepo:
                 return bool(refs.add_if_new(ref, new, who, when, zone, message))
             return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
 
-        return self._with_git_lock(move)
-
-    def _with_git_lock(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``, waiting out git lock files held by live writers and
-        removing those that dead writers left behind."""
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                return fn()
-            except FileLocked as e:
-                lock = os.fsdecode(e.lockfilename)
-                if _age(lock) > STALE_SECONDS:
-                    with suppress(FileNotFoundError):
-                        os.remove(lock)
-                    continue
-                if time.monotonic() > deadline:
-                    raise ConflictError(f"{lock} is held by another process; try again") from None
-                time.sleep(0.005)
+        return with_git_lock(move)
 
     # -- index and working tree -----------------------------------------
 
@@ -477,7 +456,7 @@ class GitRepo:
             with self._index.locked() as index:
                 self._sync_paths(index, old, new, paths, from_disk or {})
 
-        self._with_git_lock(update)
+        with_git_lock(update)
 
     def _sync_paths(
         self,
@@ -571,22 +550,16 @@ class GitRepo:
         an operation runs; finding that record means the last holder died
         mid-operation, so we clean up after it before going on.
         """
-        path = self._gitdir / "gitmem.lock"
-        with self._mutex:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with self._mutex, flocked(self._gitdir / "gitmem.lock") as fd:
+            leftover = os.pread(fd, 200, 0)
+            if leftover:
+                self._recover(leftover)
+            head = self.head() or b""
+            os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                leftover = os.pread(fd, 200, 0)
-                if leftover:
-                    self._recover(leftover)
-                head = self.head() or b""
-                os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
-                try:
-                    yield
-                finally:
-                    os.ftruncate(fd, 0)
+                yield
             finally:
-                os.close(fd)
+                os.ftruncate(fd, 0)
 
     def _recover(self, record: bytes) -> None:
         """Finish what a writer killed mid-operation left: its git lock files,
@@ -640,13 +613,6 @@ def _fsync_all(paths: list[str]) -> None:
         _fsync_file(paths[0])
     elif paths:
         list(_fsync_pool().map(_fsync_file, paths))
-
-
-def _age(path: str) -> float:
-    try:
-        return time.time() - os.stat(path).st_mtime
-    except FileNotFoundError:
-        return STALE_SECONDS + 1  # gone already: try again at once
 
 
 def _remove_empty_dirs(directory: Path, root: Path) -> None:
