@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import re
 import stat
@@ -15,13 +14,11 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
-from dulwich.file import GitFile
 from dulwich.index import IndexEntry
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
@@ -33,6 +30,7 @@ from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcommit import Change, Identity, LogEntry
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
 from gitmem.gitlock import flocked, with_git_lock
+from gitmem.gitobjects import LooseObjects, blob_id
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
@@ -40,17 +38,6 @@ ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"
 _TREE_CACHE = 256
 HEX_ID = re.compile(rb"[0-9a-f]{40}")
-
-
-def object_id(kind: bytes, raw: bytes) -> ObjectID:
-    """The id git gives an object of ``kind`` (b"blob", b"tree", ...) with contents ``raw``."""
-    header = b"%s %d\0" % (kind, len(raw))
-    return ObjectID(hashlib.sha1(header + raw).hexdigest().encode())
-
-
-def blob_id(data: bytes) -> str:
-    """The Git blob id of ``data``; a block's version."""
-    return object_id(b"blob", data).decode()
 
 
 def disk_blob_id(root: Path, path: str) -> str | None:
@@ -160,11 +147,10 @@ class GitRepo:
         self._git.object_store.fsync_object_files = True
         self._gitdir = Path(self._git.controldir())
         self._index = GitIndex(str(self._gitdir / "index"))
-        self._objects = str(self._git.object_store.path)
+        self._loose = LooseObjects(self._git.object_store)
         self._bases_file = self._gitdir / "gitmem" / "bases"
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
-        self._unsynced: list[str] = []  # objects written, not yet fsynced
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -334,9 +320,7 @@ class GitRepo:
                         self._update_worktree(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
-                # Durable before the branch can point at them.
-                unsynced, self._unsynced = self._unsynced, []
-                _fsync_all(unsynced)
+                self._loose.sync()  # durable before the branch can point at them
                 if self._move_and_check_out(old, Snapshot(self, commit, new_tree), change):
                     return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
@@ -352,7 +336,7 @@ class GitRepo:
             elif data is None:
                 direct[head.encode()] = None
             else:
-                direct[head.encode()] = (FILE_MODE, self._write_object(b"blob", data))
+                direct[head.encode()] = (FILE_MODE, self._loose.write(b"blob", data))
         for name, sub in nested.items():
             entry = tree.get(name.encode())
             subtree = self.tree(entry.sha) if entry and entry.is_dir else EMPTY
@@ -361,7 +345,7 @@ class GitRepo:
         return tree.with_changes(direct)
 
     def _store_tree(self, tree: RawTree) -> ObjectID:
-        sha = self._write_object(b"tree", tree.raw())
+        sha = self._loose.write(b"tree", tree.raw())
         self._remember(sha, tree)
         return sha
 
@@ -374,34 +358,7 @@ class GitRepo:
         offset = time.localtime().tm_gmtoff
         commit.author_timezone = commit.commit_timezone = offset
         commit.message = change.message()
-        return self._write_object(b"commit", commit.as_raw_string())
-
-    def _write_object(self, kind: bytes, raw: bytes) -> ObjectID:
-        """Write a loose object from its raw contents; ``transact`` fsyncs it.
-
-        dulwich's add_object wants a parsed object; parsing a 10,000-entry tree we
-        have just built costs ~3 ms a commit, so the bytes go straight to disk.
-        """
-        sha = object_id(kind, raw)
-        path = os.path.join(self._objects, sha[:2].decode(), sha[2:].decode())
-        try:
-            os.utime(path)  # already there; a fresh mtime keeps gc from pruning it
-            self._unsynced.append(path)  # it may be one a killed writer never fsynced
-            return sha
-        except FileNotFoundError:
-            pass
-        if kind == b"blob" and self._git.object_store.contains_packed(sha):
-            return sha  # a pulled file, already in a pack (~20 us to ask)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        data = zlib.compress(b"%s %d\0" % (kind, len(raw)) + raw, 1)
-
-        def write() -> None:
-            with GitFile(path, "wb", mask=0o444, fsync=False) as f:
-                f.write(data)
-
-        with_git_lock(write)
-        self._unsynced.append(path)
-        return sha
+        return self._loose.write(b"commit", commit.as_raw_string())
 
     def _move_and_check_out(self, old: Snapshot, new: Snapshot, change: Change) -> bool:
         """Move the branch from ``old`` to ``new`` and update index and files, all
@@ -586,33 +543,6 @@ class GitRepo:
 def _unstatted(sha: str) -> IndexEntry:
     """An index entry without stat: git, and gitmem, read the file again to compare."""
     return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
-
-
-@functools.cache
-def _fsync_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="gitmem-fsync")
-
-
-# A forked child has the pool but not its threads: it makes its own.
-os.register_at_fork(after_in_child=_fsync_pool.cache_clear)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_all(paths: list[str]) -> None:
-    """fsync ``paths``, together: on ext4 each fsync of a new file commits the
-    journal, and fsyncs issued at once share one commit (4 objects: 0.6 ms
-    instead of 1.1 ms one after the other, measured)."""
-    if len(paths) == 1:
-        _fsync_file(paths[0])
-    elif paths:
-        list(_fsync_pool().map(_fsync_file, paths))
 
 
 def _remove_empty_dirs(directory: Path, root: Path) -> None:
