@@ -7,8 +7,9 @@ from dulwich.graph import can_fast_forward
 from dulwich.objects import Commit, ObjectID
 
 from gitmem.gitcommit import CommitId, LogEntry
+from gitmem.gitsnapshot import changed_paths
 from gitmem.gittree import EMPTY, Entry, RawTree
-from gitmem.repo import GitRepo, _changed_paths
+from gitmem.repo import GitRepo
 
 FileChange = tuple[str | None, str | None]  # blob ids before and after (None: no file)
 
@@ -60,7 +61,7 @@ def changed_files(
         a, b = before.tree.get(top.encode()), after.tree.get(top.encode())
         if a == b:
             continue
-        for path in _changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
+        for path in changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
             changes[path] = (before.blob_id(path), after.blob_id(path))
     return changes
 

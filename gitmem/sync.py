@@ -24,8 +24,9 @@ from gitmem.errors import ConflictError, ValidationError
 from gitmem.gitcommit import Change, CommitId
 from gitmem.gitobjects import blob_id
 from gitmem.gitremote import FileEntry, Progress, PushRejected, Remote
+from gitmem.gitsnapshot import Snapshot
 from gitmem.merge import Merged, Strategy, merge_file
-from gitmem.repo import GitRepo, Snapshot
+from gitmem.repo import GitRepo
 from gitmem.store import Store
 from gitmem.validate import REGULAR_FILE, agent_id_of, block_id_of, check_incoming
 from gitmem.view import SETTINGS, View
