@@ -4,7 +4,6 @@ moved by compare-and-swap and the index and working tree kept in step."""
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import re
@@ -18,18 +17,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
-from dulwich.index import IndexEntry
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 
-from gitmem import safefs
-from gitmem.block import MAX_FILE_BYTES
 from gitmem.errors import CorruptError, NotFoundError
+from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity, LogEntry
-from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
+from gitmem.gitindex import Entries, read_index
 from gitmem.gitlock import flocked, with_git_lock
-from gitmem.gitobjects import LooseObjects, blob_id
+from gitmem.gitobjects import LooseObjects
 from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
@@ -38,16 +35,6 @@ ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"
 _TREE_CACHE = 256
 HEX_ID = re.compile(rb"[0-9a-f]{40}")
-
-
-def disk_blob_id(root: Path, path: str) -> str | None:
-    """The blob id of the file at ``path`` in the working tree (None: no file).
-    A link, FIFO, directory, ... is never read: it gets a reason no blob id equals."""
-    try:
-        data = safefs.read(root, path, MAX_FILE_BYTES)
-    except safefs.Refused as e:
-        return e.reason
-    return None if data is None else blob_id(data)
 
 
 def find_root(start: Path) -> Path:
@@ -74,9 +61,8 @@ class GitRepo:
         # crash. (Set here, not as core.fsyncObjectFiles, which git now warns about.)
         self._git.object_store.fsync_object_files = True
         self._gitdir = Path(self._git.controldir())
-        self._index = GitIndex(str(self._gitdir / "index"))
         self._loose = LooseObjects(self._git.object_store)
-        self._bases_file = self._gitdir / "gitmem" / "bases"
+        self._checkout = Checkout(root, self._gitdir, self.blob)
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
         self._cache_lock = threading.Lock()
@@ -128,7 +114,7 @@ class GitRepo:
     def bases(self) -> dict[str, tuple[str | None, str | None]]:
         """The version each change a person made on disk started from, where an
         operation left it alone: path -> (index entry, base); see ``Bases``."""
-        return Bases(self._bases_file).get()
+        return self._checkout.bases()
 
     # -- reading ---------------------------------------------------------
 
@@ -245,7 +231,7 @@ class GitRepo:
                     unchanged = new_tree.records == old.tree.records
                     if unchanged and new_tree.keys == old.tree.keys and not change.merge:
                         # Nothing to commit; a person's file may still need refreshing.
-                        self._update_worktree(old, old, [], change.from_disk)
+                        self._checkout.update(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
                 self._loose.sync()  # durable before the branch can point at them
@@ -299,10 +285,10 @@ class GitRepo:
         """
 
         def run() -> bool:
-            with self._index.locked() as index:
+            with self._checkout.index.locked() as index:
                 if not self._move_branch(old.commit, new.commit, change):
                     return False
-                self._sync_paths(index, old, new, list(change.files), change.from_disk)
+                self._checkout.update_locked(index, old, new, list(change.files), change.from_disk)
                 return True
 
         return with_git_lock(run)
@@ -321,109 +307,6 @@ class GitRepo:
             return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
 
         return with_git_lock(move)
-
-    # -- index and working tree -----------------------------------------
-
-    def _update_worktree(
-        self,
-        old: Snapshot,
-        new: Snapshot,
-        paths: list[str],
-        from_disk: Mapping[str, str | None] | None = None,
-    ) -> None:
-        """Make index and files match ``new`` for ``paths``, except where a person
-        has changed a file on disk since ``old``: that is left alone.
-        Paths ``from_disk`` were the person's: see ``Change``."""
-        if not paths and not from_disk:
-            return
-
-        def update() -> None:
-            with self._index.locked() as index:
-                self._sync_paths(index, old, new, paths, from_disk or {})
-
-        with_git_lock(update)
-
-    def _sync_paths(
-        self,
-        index: Entries,
-        old: Snapshot,
-        new: Snapshot,
-        paths: list[str],
-        claimed: Mapping[str, str | None],
-    ) -> None:
-        bases = Bases(self._bases_file)
-        for path in paths:
-            if path not in claimed:
-                self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
-        for path, read in claimed.items():
-            self._sync_claimed(index, bases, path, read, new.blob_id(path))
-        bases.save()
-
-    def _sync_path(
-        self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
-    ) -> None:
-        """Check out ``path`` at ``new_sha`` unless its file holds a person's edit.
-
-        Only the file tells: ``git commit`` reads HEAD and the index without a
-        lock and may write back an index read just before our last update,
-        leaving an older entry that no person staged. A file still as we left
-        it (or already new: a writer died before writing the index) is ours.
-        """
-        # A link or a file on the way (blocks/ -> elsewhere), or a name that
-        # leaves the store, is left alone like a person's change: never
-        # written, read or deleted through.
-        try:
-            safefs.check_parents(self.root, path)
-        except safefs.Refused:
-            return
-        name = path.encode()
-        if index.conflicted(name):
-            return
-        disk = disk_blob_id(self.root, path)
-        if disk in (old_sha, new_sha):
-            self._check_out(index, bases, path, new_sha, disk)
-        else:
-            raw = index.sha(name)
-            # what the person's change started from
-            bases.keep(path, raw.decode() if raw else None, old_sha)
-
-    def _sync_claimed(
-        self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
-    ) -> None:
-        if disk_blob_id(self.root, path) == read:
-            self._check_out(index, bases, path, new_sha, read)
-            return
-        bases.drop(path)
-        if new_sha is None:
-            index.set(path.encode(), None)
-        else:
-            # Saved again since it was read: keep the newer file; the commit
-            # becomes the base of that edit.
-            index.set(path.encode(), _unstatted(new_sha))
-
-    def _check_out(
-        self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
-    ) -> None:
-        """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
-        ``disk`` is the blob id of the file there now."""
-        bases.drop(path)
-        name, full = path.encode(), self.root / path
-        if new_sha is None:
-            with suppress(FileNotFoundError):
-                full.unlink()
-            _remove_empty_dirs(full.parent, self.root)
-            index.set(name, None)
-            return
-        if disk != new_sha:
-            full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._gitdir / "gitmem" / f"tmp-{os.getpid()}-{threading.get_ident()}"
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(self.blob(new_sha))
-            os.replace(tmp, full)
-        # Stat, then check the content: a save landing since the file was
-        # checked must not get this version's stat, or it would look unchanged.
-        entry = entry_for(str(full), ObjectID(new_sha.encode()))
-        index.set(name, entry if disk_blob_id(self.root, path) == new_sha else _unstatted(new_sha))
 
     # -- the store lock --------------------------------------------------
 
@@ -457,28 +340,10 @@ class GitRepo:
         for lock in objects.glob("??/*.lock"):
             with suppress(FileNotFoundError):
                 lock.unlink()
-        for tmp in (gitdir / "gitmem").glob("tmp-*"):
-            with suppress(FileNotFoundError):
-                tmp.unlink()
+        self._checkout.remove_temporaries()
         fields = record.split()
         start = fields[1] if len(fields) > 1 else None
         head = self.head()
         if start and head and start != head:
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
-            self._update_worktree(old, new, list(changed_paths(self, old.tree, new.tree)))
-
-
-def _unstatted(sha: str) -> IndexEntry:
-    """An index entry without stat: git, and gitmem, read the file again to compare."""
-    return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
-
-
-def _remove_empty_dirs(directory: Path, root: Path) -> None:
-    while directory != root and directory.is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError as e:
-            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                return
-            raise
-        directory = directory.parent
+            self._checkout.update(old, new, list(changed_paths(self, old.tree, new.tree)))
