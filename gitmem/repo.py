@@ -1,6 +1,7 @@
-"""The only module that speaks Git for local work: read the store at a commit,
-and turn one operation into one commit under the store lock, with the branch
-moved by compare-and-swap and the index and working tree kept in step."""
+"""A store's Git repository: read it at a commit, and turn one operation into
+one commit under the store lock, with the branch moved by compare-and-swap and
+the index and working tree kept in step (gitcheckout); after a writer that died
+mid-operation, finish what it left."""
 
 from __future__ import annotations
 
