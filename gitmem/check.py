@@ -21,9 +21,10 @@ from gitmem import gitcheck, safefs
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block
 from gitmem.errors import CorruptError, ValidationError
+from gitmem.gitsnapshot import Snapshot
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent
-from gitmem.repo import GitRepo, Snapshot
+from gitmem.repo import GitRepo
 from gitmem.view import SETTINGS, Settings, parse_settings
 
 GITATTRIBUTES = ".gitattributes"

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from gitmem.block import Block
 from gitmem.data import data_dir, store_files
+from gitmem.gitcommit import LogEntry
 from gitmem.history import BlameLine, BlockDiff, BlockRevision, History
 from gitmem.manifest import Agent
-from gitmem.repo import LogEntry
 from gitmem.store import UNSET, Store
 from gitmem.tools import Memory
 

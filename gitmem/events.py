@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gitmem.block import Block, block_path
 from gitmem.errors import GitmemError
-from gitmem.repo import LogEntry
+from gitmem.gitcommit import LogEntry
 from gitmem.validate import agent_id_of, block_id_of
 from gitmem.view import View
 

@@ -14,7 +14,7 @@ from dulwich.errors import ChecksumMismatch, FileFormatException
 from dulwich.objects import Commit, ObjectID, Tree
 from dulwich.repo import Repo
 
-from gitmem.repo import STALE_SECONDS
+from gitmem.gitlock import STALE_SECONDS
 
 _GITLINK = 0o160000
 

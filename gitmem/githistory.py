@@ -32,9 +32,10 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile
 from dulwich.objectspec import AmbiguousShortId, parse_commit, parse_object
 
 from gitmem.errors import NotFoundError, ValidationError
+from gitmem.gitcommit import LogEntry
 from gitmem.gittree import TreeRecord, raw_entries, raw_tree_diff
 from gitmem.ids import check_block_id
-from gitmem.repo import GitRepo, LogEntry, _log_entry
+from gitmem.repo import GitRepo
 
 if TYPE_CHECKING:
     from dulwich.objects import TreeEntry
@@ -179,7 +180,7 @@ class GitHistory:
     def entry(self, commit: str) -> LogEntry:
         obj = self._objects[ObjectID(commit.encode())]
         assert isinstance(obj, Commit)
-        return _log_entry(obj)
+        return LogEntry.from_commit(obj)
 
     def mentions(self, commit: str, texts: Sequence[str]) -> bool:
         """Whether the raw commit contains every one of ``texts``: a cheap test that

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dulwich.graph import can_fast_forward
 from dulwich.objects import Commit, ObjectID
 
+from gitmem.gitcommit import CommitId, LogEntry
+from gitmem.gitsnapshot import changed_paths
 from gitmem.gittree import EMPTY, Entry, RawTree
-from gitmem.repo import CommitId, GitRepo, LogEntry, _changed_paths, _log_entry
+from gitmem.repo import GitRepo
 
 FileChange = tuple[str | None, str | None]  # blob ids before and after (None: no file)
 
@@ -18,7 +20,7 @@ def entry(repo: GitRepo, commit: CommitId) -> LogEntry | None:
         obj = repo.git.object_store[commit]
     except KeyError:
         return None
-    return _log_entry(obj) if isinstance(obj, Commit) else None
+    return LogEntry.from_commit(obj) if isinstance(obj, Commit) else None
 
 
 def first_parents(repo: GitRepo, old: CommitId, new: CommitId) -> list[LogEntry] | None:
@@ -59,7 +61,7 @@ def changed_files(
         a, b = before.tree.get(top.encode()), after.tree.get(top.encode())
         if a == b:
             continue
-        for path in _changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
+        for path in changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
             changes[path] = (before.blob_id(path), after.blob_id(path))
     return changes
 

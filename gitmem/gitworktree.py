@@ -16,9 +16,11 @@ from pathlib import Path
 
 from dulwich.objects import ObjectID
 
+from gitmem.gitcheckout import disk_blob_id
 from gitmem.gitindex import Staged
+from gitmem.gitobjects import object_id
 from gitmem.gittree import DIR_MODE, tree_raw
-from gitmem.repo import GitRepo, disk_blob_id, object_id
+from gitmem.repo import GitRepo
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import Any
 from gitmem import block as blockfmt
 from gitmem.block import Block, block_path
 from gitmem.errors import NotFoundError, ValidationError
+from gitmem.gitcommit import CommitId, LogEntry
 from gitmem.githistory import GitHistory, parse_date
+from gitmem.gitobjects import blob_id
 from gitmem.ids import check_agent_id, check_block_id
-from gitmem.repo import CommitId, LogEntry, blob_id
 from gitmem.store import Store, Write
 from gitmem.view import View
 

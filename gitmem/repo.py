@@ -1,152 +1,41 @@
-"""The only module that speaks Git for local work: read the store at a commit,
-and turn one operation into one commit under the store lock, with the branch
-moved by compare-and-swap and the index and working tree kept in step."""
+"""A store's Git repository: read it at a commit, and turn one operation into
+one commit under the store lock, with the branch moved by compare-and-swap and
+the index and working tree kept in step (gitcheckout); after a writer that died
+mid-operation, finish what it left."""
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
-import hashlib
 import os
 import re
-import stat
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
-from dulwich.file import FileLocked, GitFile
-from dulwich.index import IndexEntry
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
-from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
-from gitmem import safefs
-from gitmem.block import MAX_FILE_BYTES
-from gitmem.errors import ConflictError, CorruptError, NotFoundError
-from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index
+from gitmem.errors import CorruptError, NotFoundError
+from gitmem.gitcheckout import Checkout
+from gitmem.gitcommit import Change, Identity, LogEntry
+from gitmem.gitindex import Entries, read_index
+from gitmem.gitlock import flocked, with_git_lock
+from gitmem.gitobjects import LooseObjects
+from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
 ObjT = TypeVar("ObjT", bound=ShaFile)
-CommitId = ObjectID  # a commit's hex id, for modules that do not speak Git
 BRANCH = "main"
-# A git lock file (ref, object, index) older than this, found while we hold
-# the store lock, was left by a writer that died.
-STALE_SECONDS = 5.0
-LOCK_WAIT_SECONDS = 30.0
 _TREE_CACHE = 256
 HEX_ID = re.compile(rb"[0-9a-f]{40}")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a commit is by."""
-
-    name: str
-    email: str
-
-    def __bytes__(self) -> bytes:
-        return f"{self.name} <{self.email}>".encode()
-
-
-def agent_identity(agent_id: str) -> Identity:
-    return Identity(agent_id, f"{agent_id}@agents.gitmem")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one operation writes: file contents by path (None deletes) and who/why.
-
-    ``from_disk`` names the paths whose content a person wrote in the working
-    tree, each with the blob id of the file as it was read (None: no file).
-    Their index entries become the commit's version, and the file is rewritten
-    to it only if it is still as it was read.
-
-    ``merge`` is a commit this change joins (a pull): it becomes the second
-    parent. With ``fast_forward`` the branch moves to ``merge`` itself, whose
-    tree is the head's with ``files``; no commit is made.
-    """
-
-    files: Mapping[str, bytes | None]
-    op: str
-    target: str
-    author: Identity
-    agent: str | None = None
-    blocks: tuple[str, ...] = ()
-    subject: str | None = None
-    from_disk: Mapping[str, str | None] = field(default_factory=dict)
-    merge: ObjectID | None = None
-    fast_forward: bool = False
-
-    def message(self) -> bytes:
-        trailers = [Trailer("Gitmem-Op", self.op)]
-        if self.agent:
-            trailers.append(Trailer("Gitmem-Agent", self.agent))
-        trailers += [Trailer("Gitmem-Block", b) for b in self.blocks]
-        subject = self.subject or f"{self.op}: {self.target}"
-        return f"{subject}\n\n".encode() + format_trailers(trailers)
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One commit as history shows it, with the gitmem trailers read back."""
-
-    commit: str
-    parents: tuple[str, ...]
-    author: str
-    time: int
-    subject: str
-    op: str | None
-    agent: str | None
-    blocks: tuple[str, ...]
-
-
-def _log_entry(commit: Commit) -> LogEntry:
-    _, trailers = parse_trailers(commit.message)
-    values: dict[str, list[str]] = {}
-    for t in trailers:
-        values.setdefault(t.key, []).append(t.value)
-    return LogEntry(
-        commit=commit.id.decode(),
-        parents=tuple(p.decode() for p in commit.parents),
-        author=commit.author.decode(errors="replace"),
-        time=commit.author_time,
-        subject=commit.message.decode(errors="replace").split("\n", 1)[0],
-        op=next(iter(values.get("Gitmem-Op", [])), None),
-        agent=next(iter(values.get("Gitmem-Agent", [])), None),
-        blocks=tuple(values.get("Gitmem-Block", [])),
-    )
-
-
-def object_id(kind: bytes, raw: bytes) -> ObjectID:
-    """The id git gives an object of ``kind`` (b"blob", b"tree", ...) with contents ``raw``."""
-    header = b"%s %d\0" % (kind, len(raw))
-    return ObjectID(hashlib.sha1(header + raw).hexdigest().encode())
-
-
-def blob_id(data: bytes) -> str:
-    """The Git blob id of ``data``; a block's version."""
-    return object_id(b"blob", data).decode()
-
-
-def disk_blob_id(root: Path, path: str) -> str | None:
-    """The blob id of the file at ``path`` in the working tree (None: no file).
-    A link, FIFO, directory, ... is never read: it gets a reason no blob id equals."""
-    try:
-        data = safefs.read(root, path, MAX_FILE_BYTES)
-    except safefs.Refused as e:
-        return e.reason
-    return None if data is None else blob_id(data)
 
 
 def find_root(start: Path) -> Path:
@@ -158,78 +47,6 @@ def find_root(start: Path) -> Path:
     raise NotFoundError(
         f"not a gitmem store: {start} (or any parent); create one with 'gitmem init'"
     )
-
-
-class Snapshot:
-    """The store's files as of one commit (``commit`` is None in an empty repository)."""
-
-    def __init__(self, repo: GitRepo, commit: ObjectID | None, tree: RawTree) -> None:
-        self.repo = repo
-        self.commit = commit
-        self.tree = tree
-
-    def _entry_tree(self, parts: list[bytes]) -> RawTree | None:
-        tree = self.tree
-        for part in parts:
-            entry = tree.get(part)
-            if entry is None or not entry.is_dir:
-                return None
-            tree = self.repo.tree(entry.sha)
-        return tree
-
-    def blob_id(self, path: str) -> str | None:
-        """The blob id of the regular file ``path`` (a link or submodule there is no file)."""
-        *dirs, name = path.encode().split(b"/")
-        tree = self._entry_tree(dirs)
-        entry = tree.get(name) if tree else None
-        return entry.sha.decode() if entry is not None and entry.is_file else None
-
-    def read(self, path: str) -> bytes | None:
-        sha = self.blob_id(path)
-        return None if sha is None else self.repo.blob(sha)
-
-    def files(self, directory: str) -> Iterator[tuple[str, str]]:
-        """(path, blob id) of every regular file under ``directory``, in path order."""
-        for path, mode, sha in self.entries(directory):
-            if stat.S_ISREG(mode):
-                yield path, sha
-
-    def entries(self, directory: str) -> Iterator[tuple[str, int, str]]:
-        """(path, mode, object id) of everything under ``directory`` but directories;
-        ``directory`` itself if it is not one."""
-        *dirs, name = directory.encode().split(b"/")
-        parent = self._entry_tree(dirs)
-        entry = parent.get(name) if parent else None
-        if entry is None:
-            return
-        if entry.is_dir:
-            yield from self._walk(self.repo.tree(entry.sha), directory)
-        else:
-            yield directory, entry.mode, entry.sha.decode()
-
-    def _walk(self, tree: RawTree, prefix: str) -> Iterator[tuple[str, int, str]]:
-        for entry in tree:
-            path = f"{prefix}/{entry.name.decode(errors='surrogateescape')}"
-            if entry.is_dir:
-                yield from self._walk(self.repo.tree(entry.sha), path)
-            else:
-                yield path, entry.mode, entry.sha.decode()
-
-
-def _changed_paths(repo: GitRepo, old: RawTree, new: RawTree, prefix: str = "") -> Iterator[str]:
-    old_entries = {e.name: e for e in old}
-    new_entries = {e.name: e for e in new}
-    for name in sorted(old_entries.keys() | new_entries.keys()):
-        a, b = old_entries.get(name), new_entries.get(name)
-        if a == b:
-            continue
-        path = prefix + name.decode(errors="surrogateescape")
-        sub_a = repo.tree(a.sha) if a and a.is_dir else EMPTY
-        sub_b = repo.tree(b.sha) if b and b.is_dir else EMPTY
-        if (a and not a.is_dir) or (b and not b.is_dir):
-            yield path
-        if sub_a is not EMPTY or sub_b is not EMPTY:
-            yield from _changed_paths(repo, sub_a, sub_b, path + "/")
 
 
 class GitRepo:
@@ -245,12 +62,10 @@ class GitRepo:
         # crash. (Set here, not as core.fsyncObjectFiles, which git now warns about.)
         self._git.object_store.fsync_object_files = True
         self._gitdir = Path(self._git.controldir())
-        self._index = GitIndex(str(self._gitdir / "index"))
-        self._objects = str(self._git.object_store.path)
-        self._bases_file = self._gitdir / "gitmem" / "bases"
+        self._loose = LooseObjects(self._git.object_store)
+        self._checkout = Checkout(root, self._gitdir, self.blob)
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
-        self._unsynced: list[str] = []  # objects written, not yet fsynced
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -300,7 +115,7 @@ class GitRepo:
     def bases(self) -> dict[str, tuple[str | None, str | None]]:
         """The version each change a person made on disk started from, where an
         operation left it alone: path -> (index entry, base); see ``Bases``."""
-        return Bases(self._bases_file).get()
+        return self._checkout.bases()
 
     # -- reading ---------------------------------------------------------
 
@@ -392,7 +207,7 @@ class GitRepo:
         if head is None:
             return []
         walker = self._git.get_walker(include=[head], max_entries=limit)
-        return [_log_entry(entry.commit) for entry in walker]
+        return [LogEntry.from_commit(entry.commit) for entry in walker]
 
     # -- writing ---------------------------------------------------------
 
@@ -417,12 +232,10 @@ class GitRepo:
                     unchanged = new_tree.records == old.tree.records
                     if unchanged and new_tree.keys == old.tree.keys and not change.merge:
                         # Nothing to commit; a person's file may still need refreshing.
-                        self._update_worktree(old, old, [], change.from_disk)
+                        self._checkout.update(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
-                # Durable before the branch can point at them.
-                unsynced, self._unsynced = self._unsynced, []
-                _fsync_all(unsynced)
+                self._loose.sync()  # durable before the branch can point at them
                 if self._move_and_check_out(old, Snapshot(self, commit, new_tree), change):
                     return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
@@ -438,7 +251,7 @@ class GitRepo:
             elif data is None:
                 direct[head.encode()] = None
             else:
-                direct[head.encode()] = (FILE_MODE, self._write_object(b"blob", data))
+                direct[head.encode()] = (FILE_MODE, self._loose.write(b"blob", data))
         for name, sub in nested.items():
             entry = tree.get(name.encode())
             subtree = self.tree(entry.sha) if entry and entry.is_dir else EMPTY
@@ -447,7 +260,7 @@ class GitRepo:
         return tree.with_changes(direct)
 
     def _store_tree(self, tree: RawTree) -> ObjectID:
-        sha = self._write_object(b"tree", tree.raw())
+        sha = self._loose.write(b"tree", tree.raw())
         self._remember(sha, tree)
         return sha
 
@@ -460,34 +273,7 @@ class GitRepo:
         offset = time.localtime().tm_gmtoff
         commit.author_timezone = commit.commit_timezone = offset
         commit.message = change.message()
-        return self._write_object(b"commit", commit.as_raw_string())
-
-    def _write_object(self, kind: bytes, raw: bytes) -> ObjectID:
-        """Write a loose object from its raw contents; ``transact`` fsyncs it.
-
-        dulwich's add_object wants a parsed object; parsing a 10,000-entry tree we
-        have just built costs ~3 ms a commit, so the bytes go straight to disk.
-        """
-        sha = object_id(kind, raw)
-        path = os.path.join(self._objects, sha[:2].decode(), sha[2:].decode())
-        try:
-            os.utime(path)  # already there; a fresh mtime keeps gc from pruning it
-            self._unsynced.append(path)  # it may be one a killed writer never fsynced
-            return sha
-        except FileNotFoundError:
-            pass
-        if kind == b"blob" and self._git.object_store.contains_packed(sha):
-            return sha  # a pulled file, already in a pack (~20 us to ask)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        data = zlib.compress(b"%s %d\0" % (kind, len(raw)) + raw, 1)
-
-        def write() -> None:
-            with GitFile(path, "wb", mask=0o444, fsync=False) as f:
-                f.write(data)
-
-        self._with_git_lock(write)
-        self._unsynced.append(path)
-        return sha
+        return self._loose.write(b"commit", commit.as_raw_string())
 
     def _move_and_check_out(self, old: Snapshot, new: Snapshot, change: Change) -> bool:
         """Move the branch from ``old`` to ``new`` and update index and files, all
@@ -500,13 +286,13 @@ class GitRepo:
         """
 
         def run() -> bool:
-            with self._index.locked() as index:
+            with self._checkout.index.locked() as index:
                 if not self._move_branch(old.commit, new.commit, change):
                     return False
-                self._sync_paths(index, old, new, list(change.files), change.from_disk)
+                self._checkout.update_locked(index, old, new, list(change.files), change.from_disk)
                 return True
 
-        return self._with_git_lock(run)
+        return with_git_lock(run)
 
     def _move_branch(self, old: ObjectID | None, new: ObjectID | None, change: Change) -> bool:
         assert new is not None  # a snapshot we just committed
@@ -521,127 +307,7 @@ class GitRepo:
                 return bool(refs.add_if_new(ref, new, who, when, zone, message))
             return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
 
-        return self._with_git_lock(move)
-
-    def _with_git_lock(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``, waiting out git lock files held by live writers and
-        removing those that dead writers left behind."""
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                return fn()
-            except FileLocked as e:
-                lock = os.fsdecode(e.lockfilename)
-                if _age(lock) > STALE_SECONDS:
-                    with suppress(FileNotFoundError):
-                        os.remove(lock)
-                    continue
-                if time.monotonic() > deadline:
-                    raise ConflictError(f"{lock} is held by another process; try again") from None
-                time.sleep(0.005)
-
-    # -- index and working tree -----------------------------------------
-
-    def _update_worktree(
-        self,
-        old: Snapshot,
-        new: Snapshot,
-        paths: list[str],
-        from_disk: Mapping[str, str | None] | None = None,
-    ) -> None:
-        """Make index and files match ``new`` for ``paths``, except where a person
-        has changed a file on disk since ``old``: that is left alone.
-        Paths ``from_disk`` were the person's: see ``Change``."""
-        if not paths and not from_disk:
-            return
-
-        def update() -> None:
-            with self._index.locked() as index:
-                self._sync_paths(index, old, new, paths, from_disk or {})
-
-        self._with_git_lock(update)
-
-    def _sync_paths(
-        self,
-        index: Entries,
-        old: Snapshot,
-        new: Snapshot,
-        paths: list[str],
-        claimed: Mapping[str, str | None],
-    ) -> None:
-        bases = Bases(self._bases_file)
-        for path in paths:
-            if path not in claimed:
-                self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
-        for path, read in claimed.items():
-            self._sync_claimed(index, bases, path, read, new.blob_id(path))
-        bases.save()
-
-    def _sync_path(
-        self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
-    ) -> None:
-        """Check out ``path`` at ``new_sha`` unless its file holds a person's edit.
-
-        Only the file tells: ``git commit`` reads HEAD and the index without a
-        lock and may write back an index read just before our last update,
-        leaving an older entry that no person staged. A file still as we left
-        it (or already new: a writer died before writing the index) is ours.
-        """
-        # A link or a file on the way (blocks/ -> elsewhere), or a name that
-        # leaves the store, is left alone like a person's change: never
-        # written, read or deleted through.
-        try:
-            safefs.check_parents(self.root, path)
-        except safefs.Refused:
-            return
-        name = path.encode()
-        if index.conflicted(name):
-            return
-        disk = disk_blob_id(self.root, path)
-        if disk in (old_sha, new_sha):
-            self._check_out(index, bases, path, new_sha, disk)
-        else:
-            raw = index.sha(name)
-            # what the person's change started from
-            bases.keep(path, raw.decode() if raw else None, old_sha)
-
-    def _sync_claimed(
-        self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
-    ) -> None:
-        if disk_blob_id(self.root, path) == read:
-            self._check_out(index, bases, path, new_sha, read)
-            return
-        bases.drop(path)
-        if new_sha is None:
-            index.set(path.encode(), None)
-        else:
-            # Saved again since it was read: keep the newer file; the commit
-            # becomes the base of that edit.
-            index.set(path.encode(), _unstatted(new_sha))
-
-    def _check_out(
-        self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
-    ) -> None:
-        """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
-        ``disk`` is the blob id of the file there now."""
-        bases.drop(path)
-        name, full = path.encode(), self.root / path
-        if new_sha is None:
-            with suppress(FileNotFoundError):
-                full.unlink()
-            _remove_empty_dirs(full.parent, self.root)
-            index.set(name, None)
-            return
-        if disk != new_sha:
-            full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._gitdir / "gitmem" / f"tmp-{os.getpid()}-{threading.get_ident()}"
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(self.blob(new_sha))
-            os.replace(tmp, full)
-        # Stat, then check the content: a save landing since the file was
-        # checked must not get this version's stat, or it would look unchanged.
-        entry = entry_for(str(full), ObjectID(new_sha.encode()))
-        index.set(name, entry if disk_blob_id(self.root, path) == new_sha else _unstatted(new_sha))
+        return with_git_lock(move)
 
     # -- the store lock --------------------------------------------------
 
@@ -653,22 +319,16 @@ class GitRepo:
         an operation runs; finding that record means the last holder died
         mid-operation, so we clean up after it before going on.
         """
-        path = self._gitdir / "gitmem.lock"
-        with self._mutex:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with self._mutex, flocked(self._gitdir / "gitmem.lock") as fd:
+            leftover = os.pread(fd, 200, 0)
+            if leftover:
+                self._recover(leftover)
+            head = self.head() or b""
+            os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                leftover = os.pread(fd, 200, 0)
-                if leftover:
-                    self._recover(leftover)
-                head = self.head() or b""
-                os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
-                try:
-                    yield
-                finally:
-                    os.ftruncate(fd, 0)
+                yield
             finally:
-                os.close(fd)
+                os.ftruncate(fd, 0)
 
     def _recover(self, record: bytes) -> None:
         """Finish what a writer killed mid-operation left: its git lock files,
@@ -681,62 +341,10 @@ class GitRepo:
         for lock in objects.glob("??/*.lock"):
             with suppress(FileNotFoundError):
                 lock.unlink()
-        for tmp in (gitdir / "gitmem").glob("tmp-*"):
-            with suppress(FileNotFoundError):
-                tmp.unlink()
+        self._checkout.remove_temporaries()
         fields = record.split()
         start = fields[1] if len(fields) > 1 else None
         head = self.head()
         if start and head and start != head:
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
-            self._update_worktree(old, new, list(_changed_paths(self, old.tree, new.tree)))
-
-
-def _unstatted(sha: str) -> IndexEntry:
-    """An index entry without stat: git, and gitmem, read the file again to compare."""
-    return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
-
-
-@functools.cache
-def _fsync_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="gitmem-fsync")
-
-
-# A forked child has the pool but not its threads: it makes its own.
-os.register_at_fork(after_in_child=_fsync_pool.cache_clear)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_all(paths: list[str]) -> None:
-    """fsync ``paths``, together: on ext4 each fsync of a new file commits the
-    journal, and fsyncs issued at once share one commit (4 objects: 0.6 ms
-    instead of 1.1 ms one after the other, measured)."""
-    if len(paths) == 1:
-        _fsync_file(paths[0])
-    elif paths:
-        list(_fsync_pool().map(_fsync_file, paths))
-
-
-def _age(path: str) -> float:
-    try:
-        return time.time() - os.stat(path).st_mtime
-    except FileNotFoundError:
-        return STALE_SECONDS + 1  # gone already: try again at once
-
-
-def _remove_empty_dirs(directory: Path, root: Path) -> None:
-    while directory != root and directory.is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError as e:
-            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                return
-            raise
-        directory = directory.parent
+            self._checkout.update(old, new, list(changed_paths(self, old.tree, new.tree)))

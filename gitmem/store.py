@@ -13,17 +13,12 @@ from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
 from gitmem.check import StoreFile, check_files
 from gitmem.errors import ConflictError, ValidationError
+from gitmem.gitcommit import Change, CommitId, Identity
+from gitmem.gitobjects import blob_id
+from gitmem.gitsnapshot import Snapshot
 from gitmem.ids import check_agent_id, check_block_id, slug
 from gitmem.manifest import Agent
-from gitmem.repo import (
-    Change,
-    CommitId,
-    GitRepo,
-    Identity,
-    Snapshot,
-    blob_id,
-    find_root,
-)
+from gitmem.repo import GitRepo, find_root
 from gitmem.view import SETTINGS, ParseCache, Settings, View
 
 T = TypeVar("T")

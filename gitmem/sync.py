@@ -21,9 +21,12 @@ from pathlib import Path
 
 from gitmem import gitremote, hooks
 from gitmem.errors import ConflictError, ValidationError
+from gitmem.gitcommit import Change, CommitId
+from gitmem.gitobjects import blob_id
 from gitmem.gitremote import FileEntry, Progress, PushRejected, Remote
+from gitmem.gitsnapshot import Snapshot
 from gitmem.merge import Merged, Strategy, merge_file
-from gitmem.repo import Change, CommitId, GitRepo, Snapshot, blob_id
+from gitmem.repo import GitRepo
 from gitmem.store import Store
 from gitmem.validate import REGULAR_FILE, agent_id_of, block_id_of, check_incoming
 from gitmem.view import SETTINGS, View

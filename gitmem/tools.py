@@ -20,7 +20,7 @@ from gitmem.errors import (
     ReadOnlyError,
     ValidationError,
 )
-from gitmem.repo import agent_identity
+from gitmem.gitcommit import agent_identity
 from gitmem.store import Store, Write
 from gitmem.view import View
 

@@ -15,7 +15,7 @@ from gitmem.manifest import Agent, agent_path
 from gitmem.yamlmap import dump_mapping, load_mapping
 
 if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
-    from gitmem.repo import Snapshot
+    from gitmem.gitsnapshot import Snapshot
 
 T = TypeVar("T")
 SETTINGS = "gitmem.yaml"

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from gitmem import gitwalk
 from gitmem.errors import GitmemError, ValidationError
 from gitmem.events import Event, Report, events
+from gitmem.gitcommit import CommitId, LogEntry
 from gitmem.ids import check_agent_id
-from gitmem.repo import CommitId, LogEntry
 from gitmem.store import Store
 from gitmem.worktree import DIRS, commit_changed, is_store_file, status
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from gitmem.block import block_path
 from gitmem.errors import ConflictError, GitmemError
+from gitmem.gitobjects import blob_id
 from gitmem.gitworktree import FileState, file_states
 from gitmem.merge import Merged, Strategy, merge_file
-from gitmem.repo import blob_id
 from gitmem.store import Store, Write
 from gitmem.validate import agent_id_of, block_id_of, check_files
 from gitmem.view import View

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import gitmem
-from gitmem import repo
+from gitmem import gitlock
 from tests.conftest import assert_clean, git
 
 WRITER = Path(__file__).with_name("writer.py")
@@ -187,8 +187,8 @@ def test_threads_share_one_client(tmp_path: Path) -> None:
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """A git lock file found by a write fails it at once instead of being waited out
     or removed as stale: proof that recovery removed what a dead writer left."""
-    monkeypatch.setattr(repo, "STALE_SECONDS", 1e9)
-    monkeypatch.setattr(repo, "LOCK_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(gitlock, "STALE_SECONDS", 1e9)
+    monkeypatch.setattr(gitlock, "LOCK_WAIT_SECONDS", 0.0)
 
 
 def leftovers(store: Path) -> list[str]:
@@ -274,13 +274,13 @@ def test_a_lock_file_without_a_dead_writer_is_waited_for_then_removed_when_stale
     client.blocks.create(label="notes", value="one")
     lock = client.path / ".git/index.lock"
     lock.write_bytes(b"")  # someone (git) is working on the index right now
-    monkeypatch.setattr(repo, "LOCK_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(gitlock, "LOCK_WAIT_SECONDS", 0.05)
     with pytest.raises(gitmem.ConflictError) as refused:
         client.blocks.update("notes", value="two")
     assert str(refused.value) == f"{lock} is held by another process; try again"
     assert lock.exists()
 
-    old = lock.stat().st_mtime - repo.STALE_SECONDS - 1  # ...or it died long ago
+    old = lock.stat().st_mtime - gitlock.STALE_SECONDS - 1  # ...or it died long ago
     os.utime(lock, (old, old))
     client.blocks.update("notes", value="three")
     assert not lock.exists()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-import gitmem.repo
+import gitmem.gitcheckout
 from gitmem.cli import main
 from gitmem.store import Store
 from gitmem.worktree import commit_changed, status
@@ -235,7 +235,7 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
     # before the index entry's stat is taken.
     path = sample.path / ORG
     atomic(path, "08:00-18:00", "09:00-17:00")
-    stat = gitmem.repo.entry_for
+    stat = gitmem.gitcheckout.entry_for
     saved = []
 
     def save_again_first(name: str, sha: Any) -> Any:
@@ -248,7 +248,7 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
             os.utime(path, (past, past))
         return stat(name, sha)
 
-    monkeypatch.setattr(gitmem.repo, "entry_for", save_again_first)
+    monkeypatch.setattr(gitmem.gitcheckout, "entry_for", save_again_first)
     assert sample.commit().committed == (ORG,)
 
     assert saved == [str(path)]

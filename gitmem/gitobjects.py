@@ -1,0 +1,91 @@
+"""Git objects as raw bytes: the id git gives them, and writing them loose,
+straight from their bytes, made durable together before a ref may point at them."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+from dulwich.file import GitFile
+from dulwich.object_store import DiskObjectStore
+from dulwich.objects import ObjectID
+
+from gitmem.gitlock import with_git_lock
+
+
+def object_id(kind: bytes, raw: bytes) -> ObjectID:
+    """The id git gives an object of ``kind`` (b"blob", b"tree", ...) with contents ``raw``."""
+    header = b"%s %d\0" % (kind, len(raw))
+    return ObjectID(hashlib.sha1(header + raw).hexdigest().encode())
+
+
+def blob_id(data: bytes) -> str:
+    """The Git blob id of ``data``; a block's version."""
+    return object_id(b"blob", data).decode()
+
+
+class LooseObjects:
+    """Objects written to a repository's object store, not yet durable until ``sync``."""
+
+    def __init__(self, store: DiskObjectStore) -> None:
+        self._store = store
+        self._path = str(store.path)
+        self._unsynced: list[str] = []  # objects written, not yet fsynced
+
+    def write(self, kind: bytes, raw: bytes) -> ObjectID:
+        """Write a loose object from its raw contents; ``sync`` fsyncs it.
+
+        dulwich's add_object wants a parsed object; parsing a 10,000-entry tree we
+        have just built costs ~3 ms a commit, so the bytes go straight to disk.
+        """
+        sha = object_id(kind, raw)
+        path = os.path.join(self._path, sha[:2].decode(), sha[2:].decode())
+        try:
+            os.utime(path)  # already there; a fresh mtime keeps gc from pruning it
+            self._unsynced.append(path)  # it may be one a killed writer never fsynced
+            return sha
+        except FileNotFoundError:
+            pass
+        if kind == b"blob" and self._store.contains_packed(sha):
+            return sha  # a pulled file, already in a pack (~20 us to ask)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = zlib.compress(b"%s %d\0" % (kind, len(raw)) + raw, 1)
+
+        def write() -> None:
+            with GitFile(path, "wb", mask=0o444, fsync=False) as f:
+                f.write(data)
+
+        with_git_lock(write)
+        self._unsynced.append(path)
+        return sha
+
+    def sync(self) -> None:
+        """fsync the objects written since the last ``sync``, together: on ext4
+        each fsync of a new file commits the journal, and fsyncs issued at once
+        share one commit (4 objects: 0.6 ms instead of 1.1 ms one after the
+        other, measured)."""
+        paths, self._unsynced = self._unsynced, []
+        if len(paths) == 1:
+            _fsync_file(paths[0])
+        elif paths:
+            list(_fsync_pool().map(_fsync_file, paths))
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="gitmem-fsync")
+
+
+# A forked child has the pool but not its threads: it makes its own.
+os.register_at_fork(after_in_child=_fsync_pool.cache_clear)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
