@@ -115,7 +115,7 @@ def _stale(store: Store, head: str | None, path: str) -> str | None:
     the index holds something else. That is what git's unlocked read of the index
     leaves when an agent commits between ``git add`` and ``git commit``;
     committing it would take the agent's change back out."""
-    from gitmem.repo import disk_blob_id
+    from gitmem.gitcheckout import disk_blob_id
 
     if head is None or disk_blob_id(store.root, path) != head:
         return None
