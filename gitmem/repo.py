@@ -24,7 +24,7 @@ from dulwich.repo import Repo
 
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
-from gitmem.gitcommit import Change, Identity, LogEntry
+from gitmem.gitcommit import Change, Identity
 from gitmem.gitindex import Entries, read_index
 from gitmem.gitlock import flocked, with_git_lock
 from gitmem.gitobjects import LooseObjects
@@ -200,14 +200,6 @@ class GitRepo:
             except KeyError:
                 found.append(None)
         return found[0], found[1]
-
-    def log(self, limit: int | None = None) -> list[LogEntry]:
-        """The branch's commits, newest first."""
-        head = self.head()
-        if head is None:
-            return []
-        walker = self._git.get_walker(include=[head], max_entries=limit)
-        return [LogEntry.from_commit(entry.commit) for entry in walker]
 
     # -- writing ---------------------------------------------------------
 
