@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,16 @@ from dulwich.object_store import DiskObjectStore
 from dulwich.objects import ObjectID
 
 from gitmem.gitlock import with_git_lock
+
+
+def is_object_id(text: str | bytes) -> bool:
+    """Whether ``text`` is a full hex object id (40 lower-case hex digits)."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    return _OBJECT_ID.fullmatch(text) is not None
+
+
+_OBJECT_ID = re.compile("[0-9a-f]{40}")
 
 
 def object_id(kind: bytes, raw: bytes) -> ObjectID:

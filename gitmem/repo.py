@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import threading
 import time
 import zlib
@@ -27,7 +26,7 @@ from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
 from gitmem.gitindex import Entries, read_index
 from gitmem.gitlock import flocked, with_git_lock
-from gitmem.gitobjects import LooseObjects
+from gitmem.gitobjects import LooseObjects, is_object_id
 from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
@@ -35,7 +34,6 @@ T = TypeVar("T")
 ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"
 _TREE_CACHE = 256
-HEX_ID = re.compile(rb"[0-9a-f]{40}")
 
 
 def find_root(start: Path) -> Path:
@@ -168,7 +166,7 @@ class GitRepo:
         """The branch's commit; None before the first one."""
         ref = self.branch_ref()
         sha = self._git.refs.read_ref(ref)
-        if sha and not HEX_ID.fullmatch(sha):
+        if sha and not is_object_id(sha):
             raise CorruptError(f".git/{ref.decode()} does not hold a commit id: {sha[:60]!r}")
         return ObjectID(sha) if sha else None
 

@@ -31,6 +31,7 @@ from gitmem import gitwalk
 from gitmem.errors import GitmemError, ValidationError
 from gitmem.events import Event, Report, events
 from gitmem.gitcommit import CommitId, LogEntry
+from gitmem.gitobjects import is_object_id
 from gitmem.ids import check_agent_id
 from gitmem.store import Store
 from gitmem.worktree import DIRS, commit_changed, is_store_file, status
@@ -52,7 +53,6 @@ RECHECK = 2.0
 HELD_BACK = 0.5
 FIRST_LOOK = 0.002
 _CURSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_HEX = re.compile(r"[0-9a-f]{40}")
 
 log = logging.getLogger("gitmem.watch")
 
@@ -136,7 +136,7 @@ class Watcher:
         except FileNotFoundError:
             self._save_cursor(head)
             return head
-        if _HEX.fullmatch(saved) and gitwalk.entry(self._reader.repo, CommitId(saved.encode())):
+        if is_object_id(saved) and gitwalk.entry(self._reader.repo, CommitId(saved.encode())):
             return CommitId(saved.encode())
         self._report(
             f"{self._cursor}: commit {saved[:40]!r} is not in the repository; "

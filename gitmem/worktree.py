@@ -10,7 +10,6 @@ Files that do not validate are reported and never committed, never "fixed".
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from gitmem.block import block_path
 from gitmem.errors import ConflictError, GitmemError
-from gitmem.gitobjects import blob_id
+from gitmem.gitobjects import blob_id, is_object_id
 from gitmem.gitworktree import FileState, file_states
 from gitmem.merge import Merged, Strategy, merge_file
 from gitmem.store import Store, Write
@@ -81,9 +80,6 @@ def _states(store: Store, paths: Iterable[str] | None, staged: bool = True) -> l
     return [s for s in states if s.changed and (staged or s.disk != s.staged or s.conflicted)]
 
 
-_BLOB_ID = re.compile(r"[0-9a-f]{40}")  # disk_blob_id's other answers say why not
-
-
 def _change(state: FileState) -> str:
     return "deleted" if state.disk is None else "new" if state.head is None else "modified"
 
@@ -91,7 +87,7 @@ def _change(state: FileState) -> str:
 def _unreadable(state: FileState) -> str | None:
     if state.conflicted:
         return f"{state.path}: unmerged (a git merge is in progress); resolve it with git first"
-    if state.disk is not None and not _BLOB_ID.fullmatch(state.disk):
+    if state.disk is not None and not is_object_id(state.disk):  # a reason, not an id
         return f"{state.path}: {state.disk}; blocks and manifests must be plain files"
     return None
 
