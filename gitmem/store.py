@@ -31,8 +31,8 @@ Files = dict[str, bytes | None]
 class Write:
     """What an operation writes, and the block and agent ids its commit names.
 
-    ``subject`` replaces the commit's ``<op>: <target>`` subject; ``from_disk``:
-    see ``repo.Change``.
+    ``subject`` replaces the commit's ``<op>: <target>`` subject; ``from_disk``
+    and ``args``: see ``gitcommit.Change``.
     """
 
     files: Files
@@ -41,6 +41,7 @@ class Write:
     agent: str | None = None
     subject: str | None = None
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
+    args: Mapping[str, Any] | None = None
 
 
 class Store:
@@ -111,6 +112,7 @@ class Store:
                 write.blocks,
                 write.subject,
                 write.from_disk,
+                args=write.args,
             )
             return change, result
 
