@@ -52,6 +52,8 @@ def _pulled(p: Any) -> str:
         line += f"; blocks changed: {', '.join(p.blocks)}"
     if p.merged:
         line += f"; merged block by block: {', '.join(p.merged)}"
+    for settled in p.settled:  # what --strategy gave up, so nobody loses it unseen
+        line += f"\n  {settled}"
     return line
 
 
