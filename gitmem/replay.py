@@ -15,7 +15,8 @@ are applied again to our value, as if they had been made here after ours:
 - rewrites (``memory_rethink``, ``blocks.update(value=...)``, a revert, ...)
   are last-writer-wins by (commit time, commit id), the same order in every
   deployment: operations after the winning rewrite are applied to it, those
-  before it are gone, as they would be in one store.
+  before it are gone, as they would be in one store. A rewrite that only
+  added lines is replayed as the insert it is.
 
 A person's edit (a commit without an operation, or ``gitmem commit``) is
 replayable when its diff is one insertion (an append, say); otherwise it can
@@ -76,15 +77,18 @@ def classify(
     """The operation a commit made, from its ``Gitmem-Op`` name and arguments
     and the block's value before and after it."""
     shown = name or "edit"
-    if name in REWRITES:
-        return Op("rewrite", key, who, shown, text=after)
     if name == "memory_replace" and args is not None:
         old, new = str(args.get("old_string", "")), str(args.get("new_string", ""))
         if old and before.count(old) == 1 and before.replace(old, new) == after:
             return Op("replace", key, who, shown, text=new, old=old)
-    # An insert (its arguments or not) and a person's edit are read from the
-    # diff: what the commit did is exactly what is replayed.
-    return _insertion(shown, before, after, key, who) or Op("edit", key, who, shown, text=after)
+    # Inserts are read from the diff: what the commit did is exactly what is
+    # replayed. So is a rewrite or a person's edit that only added lines: an
+    # append made with memory_rethink or blocks.update is an insert, and must
+    # not make a concurrent insert elsewhere lose to "the last writer".
+    inserted = _insertion(shown, before, after, key, who)
+    if inserted is not None:
+        return inserted
+    return Op("rewrite" if name in REWRITES else "edit", key, who, shown, text=after)
 
 
 def _insertion(name: str, before: str, after: str, key: tuple[int, str], who: str) -> Op | None:

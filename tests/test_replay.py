@@ -37,6 +37,7 @@ def test_rewrites_and_edits() -> None:
     )
     assert op("commit", "a\nb", "a\nB", 1).kind == "edit"
     assert op("commit", "a\nb", "a\nb\nc", 1).kind == "insert"  # a person's append replays
+    assert op("update_block", "a", "a\nb", 1).kind == "insert"  # an append made by rewriting
 
 
 def test_inserts_on_both_sides_all_land_in_either_direction() -> None:
