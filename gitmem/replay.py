@@ -142,6 +142,11 @@ def merge_values(
     settles what fails instead of reporting it: an insert whose line is gone
     is appended, a replace that no longer applies is dropped.
     """
+    if not ours_ops and not theirs_ops:
+        # Both sides hold the same operations, merged in two orders (two
+        # deployments that pulled each other at once): whoever merges, take
+        # the same one, so the next pull makes both heads equal.
+        return Replayed(min(ours, theirs))
     if not theirs_ops:
         return Replayed(ours)
     if not ours_ops:

@@ -197,3 +197,23 @@ def test_a_persons_plain_git_edit_merges_with_an_agents_insert(
     assert "refunds above 200 EUR need a human." in lines[1]
     assert lines[-1] == "Agent line"
     assert_clean(a.path)
+
+
+def test_deployments_that_pulled_each_other_at_once_converge(
+    deployments: list[gitmem.Client], tmp_path: Path
+) -> None:
+    a, b, _ = deployments
+    a.agents.memory("worker").memory_insert(QUEUE, "[todo] from A")
+    b.agents.memory("worker").memory_insert(QUEUE, "[todo] from B")
+    a_before = tmp_path / "a-before.git"
+    git(tmp_path, "clone", "-q", "--bare", str(a.path), str(a_before))
+    # Each merges the other's head as it was: two merge commits, two orders.
+    a.pull(str(b.path))
+    b.pull(str(a_before))
+    assert value(a, QUEUE) != value(b, QUEUE)
+
+    a.pull(str(b.path))
+    b.pull(str(a.path))
+
+    assert value(a, QUEUE) == value(b, QUEUE)
+    assert_converged([a, b])
