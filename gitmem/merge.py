@@ -355,14 +355,12 @@ def _merge_block(
     show = _yaml(path, optional=("metadata",))
     fields = _merge_fields(BLOCK_FIELDS, b, o, t, strategy, show)
     replayed = replay.merge_values(o.value, t.value, *ops, prefer=strategy) if ops else None
-    if replayed is not None:
-        failed = tuple(
-            Hunk(f"value: {f.op.describe()}", f.op.old or f.op.after, f.why, f.op.text)
-            for f in replayed.failed
-        )
-        value = MergedText(replayed.value, replayed.value, failed)
+    if replayed is not None and not replayed.failed:
+        value = MergedText(replayed.value, replayed.value, ())
         settled = replayed.settled
     else:
+        # Operations that cannot be replayed: the lines either side changed
+        # show a person best what conflicts (and may still merge).
         base = b.value if b else None
         value = merge_lines(base, o.value, t.value, strategy, labels, "value line")
         settled = tuple(f"value line dropped: {line!r}" for line in value.dropped)

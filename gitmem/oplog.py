@@ -86,3 +86,38 @@ def side_ops(
                 continue
             found[path].append(classify(entry.op, entry.args, old or "", new, key=key, who=who))
     return found
+
+
+def edit_ops(
+    repo: GitRepo,
+    head: CommitId | None,
+    path: str,
+    base: str,
+    data: bytes,
+    default_limit: int,
+    who: str,
+    max_commits: int = 1000,
+) -> tuple[list[Op], list[Op]] | None:
+    """Both sides of merging a person's saved block file ``data``, derived from
+    version ``base``, with the branch at ``head``: the person's edit as one
+    operation, and the branch's operations on the block since it was ``base``
+    (found within ``max_commits`` along first parents); None when either
+    cannot be read (then the merge is three-way)."""
+    values = _Values(repo, default_limit)
+    start, sha, seen = values.of(path, base), head, 0
+    while sha is not None and seen < max_commits:
+        if repo.snapshot(sha).blob_id(path) == base:
+            break
+        parents = repo.object(sha, Commit).parents
+        sha, seen = (parents[0] if parents else None), seen + 1
+    block_id = block_id_of(path)
+    if sha is None or seen == max_commits or start is None or block_id is None or head is None:
+        return None
+    try:
+        mine = blockfmt.parse(data, block_id=block_id, path=path, default_limit=default_limit)
+    except ValidationError:
+        return None
+    theirs = side_ops(repo, head, sha, [path], default_limit)[path]
+    # The person saves now: after every operation the branch has.
+    edit = classify(None, None, start, mine.value, key=(2**63, "person"), who=who)
+    return ([edit] if mine.value != start else []), theirs

@@ -121,22 +121,21 @@ def test_the_same_change_on_both_sides_still_joins_the_histories(
 def test_conflicting_replaces_change_nothing_and_exit_3(world: World) -> None:
     world.a.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, A] T-1")
     world.a.push()
-    a_commit = head(world.a.path)[:12]
     world.b.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, B] T-1")
     b_commit = head(world.b.path)[:12]
     before = snapshot(world.b.path)
 
     done = cli(world.b.path, "pull")
 
-    # The remote's replace is replayed here, where its old_string is gone.
+    # The remote's replace cannot be replayed here: the lines show why.
     assert done.exit_code == 3
     assert done.stderr == (
         "Error: pull from origin/main: 1 file(s) conflict with changes made here; nothing was "
         "changed (pull again with --strategy ours|theirs, or change one side and sync)\n"
-        f"blocks/task_queue.md: conflict in value: memory_replace by worker ({a_commit}):\n"
-        "  base:   [done] T-1\n"
-        "  ours:   old_string '[done] T-1' no longer appears\n"
-        "  theirs: [done, A] T-1\n"
+        "blocks/task_queue.md: conflict in value line 1:\n"
+        f"  base:   {T1}\n"
+        "  ours:   [done, B] T-1: Summarise last week's support tickets\n"
+        "  theirs: [done, A] T-1: Summarise last week's support tickets\n"
     )
     assert snapshot(world.b.path) == before
     assert_clean(world.b.path)
