@@ -23,12 +23,14 @@ from dulwich.client import (
 )
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
+from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
 from gitmem.repo import GitRepo
 
@@ -149,21 +151,49 @@ def _talking_to(url: str) -> Iterator[None]:
 
 def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> ObjectID | None:
     """Bring the objects of ``remote.ref`` into the store and return its commit
-    (None: the remote has no such branch). Our branch is not touched."""
+    (None: the remote has no such branch). Our branch is not touched; the
+    remote-tracking ref names the commit only once its objects are on disk."""
     client, path = _transport(repo, remote.url)
     objects = repo.git.object_store
+    advertised: list[ObjectID | None] = []
 
     def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
+        # The commit the pack is made for. The refs a fetch returns are no
+        # proof: dulwich reads a local remote's refs again after the pack, so a
+        # push landing in between named a commit that never arrived.
         sha = refs.get(Ref(remote.ref))
+        advertised.append(sha)
         return [sha] if sha and sha not in objects else []
 
-    with _talking_to(remote.url):
-        result = client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
-    sha = result.refs.get(Ref(remote.ref))
-    if sha is not None and remote.tracking is not None:
-        message = f"fetch: {remote.label}".encode()
-        repo.git.refs.set_if_equals(remote.tracking, None, sha, message=message)
+    with _talking_to(remote.url), _transferring(repo):
+        client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+    sha = advertised[-1] if advertised else None
+    if sha is None:
+        return None
+    if sha not in objects:
+        raise GitmemError(f"{remote.url}: did not send commit {sha.decode()} of {remote.label}")
+    if remote.tracking is not None:
+        _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
     return sha
+
+
+@contextmanager
+def _transferring(repo: GitRepo) -> Iterator[None]:
+    """Let one fetch or push of this store run at a time. dulwich names a pack
+    after the objects in it: two processes fetching (or pushing) the same
+    objects wrote one pack file and one index each under the same names, and
+    the index left could describe the other pack. The store lock stays free:
+    agents keep writing while a slow remote answers."""
+    with flocked(repo.gitdir / "gitmem-transfer.flock"):
+        yield
+
+
+def _set_tracking(repo: GitRepo, tracking: Ref, sha: ObjectID, message: str) -> None:
+    """Point a remote-tracking ref at ``sha`` (its objects are in the store),
+    waiting for another process of this store that is moving it too."""
+    with_git_lock(
+        lambda: repo.git.refs.set_if_equals(tracking, None, sha, message=message.encode())
+    )
 
 
 def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> bool:
@@ -192,8 +222,14 @@ def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> boo
             set(have), set(want), progress=progress, ofs_delta=ofs_delta
         )
 
-    with _talking_to(remote.url):
-        result = client.send_pack(path.encode(), update_refs, pack, progress=progress)
+    with _talking_to(remote.url), _transferring(repo):
+        try:
+            result = client.send_pack(path.encode(), update_refs, pack, progress=progress)
+        except FileLocked as e:  # a local remote: another push is moving the branch
+            raise PushRejected(
+                f"push to {remote.label} rejected: another push holds "
+                f"{os.fsdecode(e.lockfilename)}; try again"
+            ) from None
         if verdict == ["up to date"]:
             return False
         if verdict == ["moved"]:
@@ -207,11 +243,10 @@ def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> boo
         # Some servers (dulwich's own) report success when their compare-and-swap
         # failed: believe the remote's ref, not the report.
         now = client.get_refs(path.encode()).refs.get(Ref(remote.ref))
-    if now != head and (now is None or not contains(repo, now, head)):
-        raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
-    if remote.tracking is not None:
-        message = f"update by push: {remote.label}".encode()
-        repo.git.refs.set_if_equals(remote.tracking, None, head, message=message)
+        if now != head and (now is None or not contains(repo, now, head)):
+            raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
+        if remote.tracking is not None:
+            _set_tracking(repo, remote.tracking, head, f"update by push: {remote.label}")
     return True
 
 
