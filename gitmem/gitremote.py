@@ -198,7 +198,18 @@ def _set_tracking(repo: GitRepo, tracking: Ref, sha: ObjectID, message: str) -> 
 
 def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> bool:
     """Move the remote branch to our head if it is in our history (True), or
-    say it has it already (False). Raises PushRejected if it moved meanwhile."""
+    say it has it already (False). Raises PushRejected if it moved meanwhile.
+    A named remote becomes the branch's upstream if it has none (as
+    ``git push -u``), so plain ``git pull`` and ``git status`` know it."""
+    pushed = _send(repo, remote, progress)
+    branch = repo.branch_ref().decode().removeprefix(HEADS)
+    if remote.name is not None and repo.config(("branch", branch), "remote") is None:
+        repo.set_config(("branch", branch), "remote", remote.name)
+        repo.set_config(("branch", branch), "merge", remote.ref.decode())
+    return pushed
+
+
+def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
     head = repo.head()
     if head is None:
         raise ValidationError("nothing to push: the store has no commits")
@@ -245,9 +256,21 @@ def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> boo
         now = client.get_refs(path.encode()).refs.get(Ref(remote.ref))
         if now != head and (now is None or not contains(repo, now, head)):
             raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
+        if isinstance(client, LocalGitClient):
+            _name_head(path, remote)
         if remote.tracking is not None:
             _set_tracking(repo, remote.tracking, head, f"update by push: {remote.label}")
     return True
+
+
+def _name_head(path: str, remote: Remote) -> None:
+    """Point a bare remote's HEAD at the branch we pushed if it names a branch
+    that does not exist: ``git init --bare`` names ``master``, and a clone of
+    a remote whose HEAD names nothing checks out nothing. (Over ssh or HTTP
+    git has no way to set it; a local path is all we can mend.)"""
+    with Repo(path) as target:
+        if target.bare and target.refs.follow(Ref(b"HEAD"))[1] is None:
+            target.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(remote.ref))
 
 
 def _refuse_checked_out(path: str, remote: Remote) -> None:
