@@ -14,7 +14,9 @@ merges them afterwards from the version they started from.
 
 from __future__ import annotations
 
+import random
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from gitmem.validate import REGULAR_FILE, agent_id_of, block_id_of, check_incomi
 from gitmem.view import SETTINGS, View
 
 SYNC_ATTEMPTS = 5
+RETRY_PAUSE = 0.02  # seconds; the first retry of a sync waits up to this long
 
 
 @dataclass(frozen=True)
@@ -114,12 +117,14 @@ def sync(
     """Pull, then push; while the push is rejected because the remote moved
     meanwhile, pull and push again (at most ``attempts`` rounds)."""
     pulls = []
-    for _ in range(attempts):
+    for attempt in range(attempts):
         pulls.append(pull(store, remote, strategy=strategy, progress=progress))
         try:
             return Synced(tuple(pulls), push(store, remote, progress=progress))
         except PushRejected:
-            continue
+            # Deployments that lost the race together would retry together and
+            # lose again: wait a random, growing while first.
+            time.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))
     raise ConflictError(
         f"sync with {pulls[-1].remote}: the remote moved again before each of {attempts} "
         "pushes; everything pulled is merged here, run sync again to push"
