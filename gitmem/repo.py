@@ -21,6 +21,7 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 
+from gitmem import safefs
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
@@ -297,7 +298,13 @@ class GitRepo:
                 return bool(refs.add_if_new(ref, new, who, when, zone, message))
             return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
 
-        return with_git_lock(move)
+        if not with_git_lock(move):
+            return False
+        # dulwich fsyncs the ref's lock file, then renames it over the ref; the
+        # rename lasts a power cut only once the directory is fsynced (ext4
+        # commits it up to 5 s later otherwise: tests/test_powercut.py).
+        safefs.fsync((self._gitdir / ref.decode()).parent)
+        return True
 
     # -- the store lock --------------------------------------------------
 
