@@ -44,6 +44,13 @@ def is_safe(path: str) -> bool:
     return all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
 
 
+def shown(path: str) -> str:
+    """``path`` printable on one line: control characters and bytes that are not
+    UTF-8 (kept by ``os.fsdecode`` as surrogates) escaped."""
+    raw = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in raw)
+
+
 def refusal(mode: int) -> str | None:
     """Why a file with this ``lstat`` mode is not read, or None for a regular file."""
     if stat.S_ISREG(mode):
@@ -113,19 +120,22 @@ def walk(root: Path, top: str) -> Iterator[tuple[str, int]]:
     """(path, lstat mode) of everything under ``root/top`` that is not a directory,
     and of ``top`` itself if it is not one; links to directories are not entered.
 
-    Directories nested deeper than any id can be are yielded, not entered.
+    Directories nested deeper than any id can be are yielded, not entered; the
+    walk keeps its own stack, so no nesting exhausts Python's.
     """
-    try:
-        mode = os.lstat(root / top).st_mode
-        if not stat.S_ISDIR(mode) or top.count("/") > MAX_DEPTH:
-            yield top, mode
-            return
-        with os.scandir(root / top) as entries:
-            names = sorted(e.name for e in entries)
-    except FileNotFoundError:
-        return  # removed while we looked
-    for name in names:
-        yield from walk(root, f"{top}/{name}")
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        try:
+            mode = os.lstat(root / path).st_mode
+            if not stat.S_ISDIR(mode) or path.count("/") > MAX_DEPTH:
+                yield path, mode
+                continue
+            with os.scandir(root / path) as entries:
+                names = sorted((e.name for e in entries), reverse=True)
+        except FileNotFoundError:
+            continue  # removed while we looked
+        pending += (f"{path}/{name}" for name in names)
 
 
 def fsync(path: str | Path | int) -> None:

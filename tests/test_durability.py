@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,140 @@ def test_a_disk_full_after_the_branch_moved_is_done_and_the_next_operation_check
     assert (store / "blocks" / "big.md").read_text().endswith("y" * 19_000 + "\n")
     assert_clean(store)
     assert not list((store / ".git" / "gitmem").glob("tmp-*"))
+
+
+# -- names that are not UTF-8, trees deeper than any id --------------------------
+
+LATIN1 = "caf\xe9".encode("latin-1")  # café, as a Latin-1 file system writes it
+
+
+def _stage_latin1_names(store: Path) -> None:
+    (store / "blocks").mkdir(exist_ok=True)
+    for name in (LATIN1 + b".txt", b"blocks/" + LATIN1 + b".md"):
+        with open(os.path.join(os.fsencode(store), name), "wb") as f:
+            f.write(b"---\nlabel: cafe\n---\nx\n")
+    git(store, "add", "-A")
+
+
+def test_names_that_are_not_utf8_are_strays_with_escaped_names(client: gitmem.Client) -> None:
+    _stage_latin1_names(client.path)
+    (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
+    problem = (
+        "blocks/caf\\xe9.md: not a block or manifest: its name is not UTF-8 or has "
+        "control characters; rename it (git mv)"
+    )
+
+    done = _gitmem(client.path, "status")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        f"new\tblocks/caf\\xe9.md\t{problem}",
+        "new\tblocks/good.md\tvalid",
+    ]
+    done = _gitmem(client.path, "commit")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        problem,
+        "Error: 1 file(s) not committed; fix them and commit again",
+    ]
+    assert git(client.path, "show", "HEAD:blocks/good.md").endswith("saved\n")
+
+
+def test_a_watcher_goes_on_committing_saves_beside_a_name_that_is_not_utf8(
+    client: gitmem.Client,
+) -> None:
+    _stage_latin1_names(client.path)
+    problems: list[str] = []
+    with client.watch(report=problems.append):
+        (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
+        _wait_for(lambda: "blocks/good.md" in git(client.path, "ls-tree", "-r", "HEAD"))
+    assert problems == []
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "it never happened"
+        time.sleep(0.05)
+
+
+def _nest(top: Path, depth: int) -> None:
+    """``depth`` directories, each in the one before, under ``top``."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with open(os.open("x.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("---\nlabel: deep\n---\nx\n")
+    finally:
+        os.close(fd)
+
+
+def test_status_and_commit_walk_any_depth(client: gitmem.Client) -> None:
+    (client.path / "blocks").mkdir()
+    _nest(client.path / "blocks", 1_200)
+    (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
+
+    done = _gitmem(client.path, "status")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "new\tblocks/good.md\tvalid\n", "")
+    done = _gitmem(client.path, "commit")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert git(client.path, "show", "HEAD:blocks/good.md").endswith("saved\n")
+
+
+def test_a_watcher_whose_file_watch_dies_stops_with_an_error(
+    client: gitmem.Client, tmp_path: Path
+) -> None:
+    (client.path / "blocks").mkdir()
+    outside = tmp_path / "deep"
+    outside.mkdir()
+    _nest(outside, 1_200)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "gitmem", "-C", str(client.path), "watch"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watch.stderr is not None
+        assert watch.stderr.readline().startswith("watching ")
+        os.rename(outside / "d", client.path / "blocks" / "d")
+        (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
+        # Deaf is the one thing it may not be: it commits the save, or stops.
+        _wait_for(
+            lambda: (
+                watch.poll() is not None
+                or "blocks/good.md" in git(client.path, "ls-tree", "-r", "HEAD")
+            )
+        )
+        if watch.poll() is not None:
+            assert watch.wait() == 1
+            assert watch.stderr.read() == (
+                f"Error: watching {client.path} failed (RecursionError: maximum recursion "
+                "depth exceeded); stopping rather than missing saves and commits\n"
+            )
+    finally:
+        watch.kill()
+        watch.wait()
+        if watch.stderr:
+            watch.stderr.close()
+
+
+def test_a_watcher_that_cannot_watch_the_tree_says_so(client: gitmem.Client) -> None:
+    (client.path / "blocks").mkdir()
+    _nest(client.path / "blocks", 1_200)
+    done = subprocess.run(
+        [sys.executable, "-m", "gitmem", "-C", str(client.path), "watch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode == 0:
+        pytest.skip("this watchdog watches any depth")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"Error: cannot watch {client.path}: RecursionError: maximum recursion depth exceeded\n",
+    )
+
