@@ -212,3 +212,78 @@ def test_a_watcher_that_cannot_watch_the_tree_says_so(client: gitmem.Client) -> 
         f"Error: cannot watch {client.path}: RecursionError: maximum recursion depth exceeded\n",
     )
 
+
+# -- clone -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A store with enough blocks that cloning it takes a while."""
+    with gitmem.Client.init(tmp_path / "remote") as c:
+        for i in range(40):
+            c.blocks.create(label=f"note {i}", value=f"note {i}\n" * 50, id=f"notes/n{i:02}")
+        return c.path
+
+
+def _cloning(tmp_path: Path) -> list[Path]:
+    """The clone's directory, being built beside where it goes."""
+    return list(tmp_path.glob(".copy.clone-*"))
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "started",  # its directory is there
+        "fetched",  # objects arrived
+        "checking out",  # blocks are being written
+    ],
+)
+def test_a_killed_clone_leaves_nothing_in_the_way(
+    remote: Path, tmp_path: Path, moment: str
+) -> None:
+    copy = tmp_path / "copy"
+    reached = {
+        "started": lambda d: (d / ".git").is_dir(),
+        "fetched": lambda d: any((d / ".git" / "objects" / "pack").glob("*.pack")),
+        "checking out": lambda d: (d / "blocks").is_dir(),
+    }[moment]
+    clone = subprocess.Popen(
+        [sys.executable, "-m", "gitmem", "clone", str(remote), str(copy)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(
+            lambda: clone.poll() is not None or any(map(reached, [copy, *_cloning(tmp_path)]))
+        )
+    finally:
+        clone.kill()
+        clone.wait()
+
+    if copy.exists():  # it finished first: then it is whole
+        assert git(copy, "rev-parse", "HEAD") == git(remote, "rev-parse", "HEAD")
+        assert (copy / ".git" / "hooks" / "pre-commit").exists()
+        assert_clean(copy)
+        return
+    assert _gitmem(tmp_path, "clone", str(remote), str(copy)).returncode == 0
+    assert git(copy, "rev-parse", "HEAD") == git(remote, "rev-parse", "HEAD")
+    assert (copy / ".git" / "hooks" / "pre-commit").exists()
+    assert_clean(copy)
+    assert _cloning(tmp_path) == []  # what the killed one left is gone
+
+
+def test_a_failed_clone_leaves_nothing(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    git(other, "commit", "-q", "--allow-empty", "-m", "empty")
+    (tmp_path / "copy").mkdir()  # an empty directory may be cloned into
+
+    done = _gitmem(tmp_path, "clone", str(other), "copy")
+
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"Error: {other} is not a gitmem store: it has no gitmem.yaml\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "home", "other"]
+    assert list((tmp_path / "copy").iterdir()) == []
