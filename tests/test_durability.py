@@ -287,3 +287,26 @@ def test_a_failed_clone_leaves_nothing(tmp_path: Path) -> None:
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "home", "other"]
     assert list((tmp_path / "copy").iterdir()) == []
+
+
+@pytest.mark.parametrize("pages", [0, 2])
+def test_a_disk_full_before_the_branch_moves_changes_nothing(small_fs: Path, pages: int) -> None:
+    store = small_fs / "mem"
+    with gitmem.Client.init(store) as client:
+        client.blocks.create(label="big", value="x" * 19_000, id="big")
+    old = git(store, "rev-parse", "HEAD")
+    filler = _fill(small_fs, leave_pages=pages)
+
+    done = _gitmem(store, "blocks", "update", "big", "--value", "y" * 19_000)
+
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        "Error: No space left on device\n",
+    )
+    assert git(store, "rev-parse", "HEAD") == old
+    filler.unlink()
+    assert_clean(store)
+    done = _gitmem(store, "blocks", "update", "big", "--value", "z")
+    assert done.returncode == 0, done.stderr
+    assert_clean(store)
