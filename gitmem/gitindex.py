@@ -246,7 +246,8 @@ class GitIndex:
 
     @contextmanager
     def locked(self) -> Iterator[Entries]:
-        """Hold git's ``index.lock``; the yielded entries are written back on success.
+        """Hold git's ``index.lock``; the yielded entries are written back on success,
+        durably: fsynced, renamed into place, the rename fsynced.
 
         Raises dulwich's FileLocked if another process holds the lock.
         """

@@ -28,6 +28,7 @@ from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from gitmem import safefs
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
 from gitmem.ids import check_agent_id
 from gitmem.repo import GitRepo
@@ -159,6 +160,8 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
 
     with _talking_to(remote.url):
         result = client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+    # dulwich fsyncs a pack it received, not its rename into objects/pack/.
+    safefs.fsync(os.path.join(objects.path, "pack"))
     sha = result.refs.get(Ref(remote.ref))
     if sha is not None and remote.tracking is not None:
         message = f"fetch: {remote.label}".encode()

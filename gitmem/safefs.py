@@ -4,6 +4,9 @@
 A symlink there (or a ``blocks/`` that is one), a FIFO or a huge file must not
 make gitmem read, write or wait on anything outside the store: such paths are
 refused with a reason, never opened.
+
+Also here: making what was written durable (``fsync``), files and the
+directories whose names changed, in batches.
 """
 
 from __future__ import annotations

@@ -88,8 +88,8 @@ def _change(state: FileState) -> str:
 def _unreadable(state: FileState) -> str | None:
     if not safefs.is_safe(state.path):
         return (
-            f"{safefs.shown(state.path)}: not a block or manifest: its name is not UTF-8 "
-            "or has control characters; rename it (git mv)"
+            f"{safefs.shown(state.path)}: not a block or manifest: its name has bytes that "
+            "are not UTF-8, control characters or a backslash; rename it (git mv)"
         )
     if state.conflicted:
         return f"{state.path}: unmerged (a git merge is in progress); resolve it with git first"

@@ -94,8 +94,8 @@ def test_names_that_are_not_utf8_are_strays_with_escaped_names(client: gitmem.Cl
     _stage_latin1_names(client.path)
     (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
     problem = (
-        "blocks/caf\\xe9.md: not a block or manifest: its name is not UTF-8 or has "
-        "control characters; rename it (git mv)"
+        "blocks/caf\\xe9.md: not a block or manifest: its name has bytes that are not "
+        "UTF-8, control characters or a backslash; rename it (git mv)"
     )
 
     done = _gitmem(client.path, "status")
