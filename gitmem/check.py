@@ -201,7 +201,7 @@ def head_files(snap: Snapshot) -> Iterator[StoreFile]:
     for top in (SETTINGS, GITATTRIBUTES, "blocks", "agents"):
         for path, mode, sha in snap.entries(top):
             if not safefs.is_safe(path):
-                yield StoreFile(_shown(path), refused=_BAD_NAME)
+                yield StoreFile(safefs.shown(path), refused=_BAD_NAME)
                 continue
             reason = "is a submodule, not a file" if mode == _GITLINK else safefs.refusal(mode)
             if reason:
@@ -227,7 +227,7 @@ def disk_files(root: Path) -> Iterator[StoreFile]:
             if any(_editor_file(part) for part in parts[1:]):
                 continue
             if not safefs.is_safe(path):
-                yield StoreFile(_shown(path), refused=_BAD_NAME)
+                yield StoreFile(safefs.shown(path), refused=_BAD_NAME)
                 continue
             try:
                 data = safefs.read(root, path, blockfmt.MAX_FILE_BYTES)
@@ -244,12 +244,6 @@ def _editor_file(name: str) -> bool:
         or name.endswith(("~", ".swp", ".swo", ".swx", ".tmp"))
         or name == "4913"
     )
-
-
-def _shown(path: str) -> str:
-    """``path`` printable on one line: control characters and undecodable bytes escaped."""
-    raw = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in raw)
 
 
 # -- the whole store -----------------------------------------------------------

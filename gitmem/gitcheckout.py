@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich.index import IndexEntry
@@ -82,17 +83,41 @@ class Checkout:
         paths: list[str],
         claimed: Mapping[str, str | None],
     ) -> None:
-        """``update`` with git's ``index.lock`` held by the caller, ``index`` its entries."""
+        """``update`` with git's ``index.lock`` held by the caller, ``index`` its entries.
+
+        The files written are made durable with the index, when the caller
+        lets go of ``index.lock`` (see ``GitIndex.durable_with``).
+        """
         bases = Bases(self._bases_file)
+        writes = _Writes()
         for path in paths:
             if path not in claimed:
-                self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
+                self._sync_path(index, bases, writes, path, old.blob_id(path), new.blob_id(path))
         for path, read in claimed.items():
-            self._sync_claimed(index, bases, path, read, new.blob_id(path))
+            self._sync_claimed(index, bases, writes, path, read, new.blob_id(path))
+        for tmp, path, sha in writes.files:
+            full = self.root / path
+            if tmp:
+                os.replace(tmp, full)
+            writes.dirs.add(full.parent)
+            # Stat, then check the content: a save landing since the file was
+            # checked must not get this version's stat, or it would look unchanged.
+            entry = entry_for(str(full), ObjectID(sha.encode()))
+            fresh = disk_blob_id(self.root, path) == sha
+            index.set(path.encode(), entry if fresh else _unstatted(sha))
+        # A file already right (a person's save being committed) is made durable
+        # too: the index is about to say it holds the commit's version.
+        self.index.durable_with([self.root / path for _, path, _ in writes.files], writes.dirs)
         bases.save()
 
     def _sync_path(
-        self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        writes: _Writes,
+        path: str,
+        old_sha: str | None,
+        new_sha: str | None,
     ) -> None:
         """Check out ``path`` at ``new_sha`` unless its file holds a person's edit.
 
@@ -113,17 +138,23 @@ class Checkout:
             return
         disk = disk_blob_id(self.root, path)
         if disk in (old_sha, new_sha):
-            self._check_out(index, bases, path, new_sha, disk)
+            self._check_out(index, bases, writes, path, new_sha, disk)
         else:
             raw = index.sha(name)
             # what the person's change started from
             bases.keep(path, raw.decode() if raw else None, old_sha)
 
     def _sync_claimed(
-        self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        writes: _Writes,
+        path: str,
+        read: str | None,
+        new_sha: str | None,
     ) -> None:
         if disk_blob_id(self.root, path) == read:
-            self._check_out(index, bases, path, new_sha, read)
+            self._check_out(index, bases, writes, path, new_sha, read)
             return
         bases.drop(path)
         if new_sha is None:
@@ -134,28 +165,44 @@ class Checkout:
             index.set(path.encode(), _unstatted(new_sha))
 
     def _check_out(
-        self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        writes: _Writes,
+        path: str,
+        new_sha: str | None,
+        disk: str | None,
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
-        ``disk`` is the blob id of the file there now."""
+        ``disk`` is the blob id of the file there now. A new file is only
+        written aside here: ``update_locked`` puts it in place."""
         bases.drop(path)
         name, full = path.encode(), self.root / path
         if new_sha is None:
             with suppress(FileNotFoundError):
                 full.unlink()
-            _remove_empty_dirs(full.parent, self.root)
+            writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
             index.set(name, None)
             return
-        if disk != new_sha:
-            full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._own / f"tmp-{os.getpid()}-{threading.get_ident()}"
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(self._blob(new_sha))
-            os.replace(tmp, full)
-        # Stat, then check the content: a save landing since the file was
-        # checked must not get this version's stat, or it would look unchanged.
-        entry = entry_for(str(full), ObjectID(new_sha.encode()))
-        index.set(name, entry if disk_blob_id(self.root, path) == new_sha else _unstatted(new_sha))
+        if disk == new_sha:
+            writes.files.append((None, path, new_sha))
+            return
+        for made in _make_dirs(full.parent):
+            writes.dirs.add(made.parent)
+        tmp = self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{len(writes.files)}"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(self._blob(new_sha))
+        writes.files.append((tmp, path, new_sha))
+
+
+@dataclass
+class _Writes:
+    """What one checkout wrote: files written aside (temporary, path, blob id;
+    no temporary where the file is already right), and directories whose
+    names changed."""
+
+    files: list[tuple[Path | None, str, str]] = field(default_factory=list)
+    dirs: set[Path] = field(default_factory=set)
 
 
 def _unstatted(sha: str) -> IndexEntry:
@@ -163,12 +210,27 @@ def _unstatted(sha: str) -> IndexEntry:
     return IndexEntry((0, 0), (0, 0), 0, 0, FILE_MODE, 0, 0, 0, ObjectID(sha.encode()))
 
 
-def _remove_empty_dirs(directory: Path, root: Path) -> None:
+def _make_dirs(directory: Path) -> list[Path]:
+    """Make ``directory`` and the missing ones above it; returns those it made."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for made in reversed(missing):
+        made.mkdir(exist_ok=True)
+    return missing
+
+
+def _remove_empty_dirs(directory: Path, root: Path) -> Path:
+    """Remove ``directory`` and those above it while empty; returns the first
+    one left, whose names changed."""
     while directory != root and directory.is_relative_to(root):
         try:
             directory.rmdir()
         except OSError as e:
-            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-                return
-            raise
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return directory
+            if e.errno != errno.ENOENT:
+                raise
         directory = directory.parent
+    return directory

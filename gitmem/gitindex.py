@@ -16,7 +16,7 @@ import json
 import os
 import struct
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ from dulwich.index import (
     write_index_dict,
 )
 from dulwich.objects import ObjectID
+
+from gitmem import safefs
 
 _HEADER = struct.Struct(">4sLL")
 _FLAGS = struct.Struct(">H")
@@ -232,6 +234,8 @@ class GitIndex:
         self._path = path
         self._stamp: tuple[int, int, int] | None = None
         self._parsed: Entries | None = None
+        self._files: list[Path] = []  # see durable_with
+        self._dirs: set[Path] = set()
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -242,10 +246,12 @@ class GitIndex:
 
     @contextmanager
     def locked(self) -> Iterator[Entries]:
-        """Hold git's ``index.lock``; the yielded entries are written back on success.
+        """Hold git's ``index.lock``; the yielded entries are written back on success,
+        durably: fsynced, renamed into place, the rename fsynced.
 
         Raises dulwich's FileLocked if another process holds the lock.
         """
+        self._files, self._dirs = [], set()
         with GitFile(self._path, "wb", fsync=False) as f:
             stamp = self._stat()
             if self._parsed is None or stamp != self._stamp:
@@ -256,7 +262,18 @@ class GitIndex:
                 self._parsed = None  # may be half-changed; read it again next time
                 raise
             f.write(self._parsed.serialize())
+            f.flush()
+            # The index, and the files it is about to name, durable before it is
+            # renamed into place; then the renames.
+            safefs.fsync_all([*self._files, f.fileno()])
+        safefs.fsync_all([*self._dirs, os.path.dirname(self._path)])
         self._stamp = self._stat()
+
+    def durable_with(self, files: Iterable[Path], dirs: Iterable[Path]) -> None:
+        """While ``locked``: fsync ``files`` with the index, and ``dirs`` (whose
+        names changed) with its rename, each in the same batch."""
+        self._files += files
+        self._dirs.update(dirs)
 
 
 class Bases:
@@ -302,6 +319,10 @@ class Bases:
         if self._dirty:
             tmp = self._path.with_name(self._path.name + ".tmp")
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self._load(), indent=0, sort_keys=True))
+            with open(tmp, "w") as f:
+                f.write(json.dumps(self._load(), indent=0, sort_keys=True))
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, self._path)
+            safefs.fsync(self._path.parent)
             self._dirty = False

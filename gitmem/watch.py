@@ -194,6 +194,7 @@ class Watcher:
             if head is None or head == self.last:
                 told = self._moved.wait(self._quiet if self._quiet <= HELD_BACK else RECHECK)
                 self._quiet = FIRST_LOOK if told else min(self._quiet * 2, RECHECK)
+                self._check_threads()
                 continue
             self._quiet = FIRST_LOOK  # the branch moved: more may follow
             if self.last is None:
@@ -310,9 +311,30 @@ class Watcher:
     # -- running and stopping ----------------------------------------------
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        def run() -> None:
+            try:
+                target()
+            except Exception as e:
+                _deaths[threading.current_thread()] = e
+                self._report(f"gitmem watch: {name} failed: {type(e).__name__}: {e}")
+                self._moved.set()  # the consumer looks at once
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    def _check_threads(self) -> None:
+        """Stop with an error if a thread the watcher needs died (watchdog's,
+        or our commits'): it would go on running deaf."""
+        threads = [*self._threads, *(_threads_of(self._observer) if self._observer else [])]
+        for thread in threads:
+            if not thread.is_alive() and not self._closed.is_set():
+                died = _deaths.get(thread)
+                why = f"{type(died).__name__}: {died}" if died else "it stopped"
+                raise GitmemError(
+                    f"watching {self.root} failed ({why}); stopping rather than missing "
+                    "saves and commits"
+                )
 
     def close(self) -> None:
         """Stop watching: saves still settling are committed first; an iteration
@@ -395,6 +417,9 @@ def _observe(
         return Handler()
 
     logging.getLogger("watchdog.observers.inotify").addFilter(_stop_race)
+    if threading.excepthook is not _keep_death:
+        global _other_hook
+        _other_hook, threading.excepthook = threading.excepthook, _keep_death
     # A directory made while the observer walks its parent (.git/objects/xx, by
     # a commit) is added twice; watchdog warns, and nothing is wrong (watchdog 7).
     warnings.filterwarnings(
@@ -405,7 +430,10 @@ def _observe(
     refs = handler(on_ref)
     observer.schedule(refs, str(gitdir), recursive=False, event_filter=wanted)
     observer.schedule(refs, str(gitdir / "refs" / "heads"), recursive=True, event_filter=wanted)
-    observer.start()
+    try:
+        observer.start()  # watches every directory, recursively
+    except (OSError, RecursionError) as e:  # too deep a tree; inotify's watch limit
+        raise GitmemError(f"cannot watch {root}: {type(e).__name__}: {e}") from None
     return observer
 
 
@@ -413,3 +441,28 @@ def _stop_race(record: logging.LogRecord) -> bool:
     # watchdog's inotify thread may run once more after stop() and logs this as
     # an error (watchdog 6-7); nothing is lost, so it is not shown.
     return "called when the thread is inactive" not in str(record.msg)
+
+
+def _threads_of(observer: BaseObserver) -> list[threading.Thread]:
+    """The observer's threads: its own, its emitters', and the reader of its
+    inotify descriptor, which watchdog keeps private (and where a directory
+    tree too deep for Python's recursion ends it, watchdog 7)."""
+    reader = getattr(observer, "_inotify_fd", None)
+    readers = [reader] if isinstance(reader, threading.Thread) else []
+    return [observer, *observer.emitters, *readers]
+
+
+# Why a watcher's thread died, for the error it then stops with (see _check_threads).
+_deaths: dict[threading.Thread, BaseException] = {}
+_other_hook = threading.excepthook
+
+
+def _keep_death(args: threading.ExceptHookArgs) -> None:
+    """An exception that ends one of watchdog's threads is kept for the watcher's
+    error instead of printed as a traceback; other threads' go on as before."""
+    from watchdog.utils import BaseThread
+
+    if isinstance(args.thread, BaseThread) and isinstance(args.exc_value, Exception):
+        _deaths[args.thread] = args.exc_value
+    else:
+        _other_hook(args)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitmem import safefs
 from gitmem.block import block_path
 from gitmem.errors import ConflictError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
@@ -86,6 +87,11 @@ def _change(state: FileState) -> str:
 
 
 def _unreadable(state: FileState) -> str | None:
+    if not safefs.is_safe(state.path):
+        return (
+            f"{safefs.shown(state.path)}: not a block or manifest: its name has bytes that "
+            "are not UTF-8, control characters or a backslash; rename it (git mv)"
+        )
     if state.conflicted:
         return f"{state.path}: unmerged (a git merge is in progress); resolve it with git first"
     if state.disk is not None and not is_object_id(state.disk):  # a reason, not an id
@@ -101,7 +107,10 @@ def status(
     states = _states(store, paths, staged)
     files = {s.path: _read(store, s) for s in states if not _unreadable(s)}
     problems = check_files(store.view(), files, markers=True)
-    return [FileStatus(s.path, _change(s), _unreadable(s) or problems.get(s.path)) for s in states]
+    return [
+        FileStatus(safefs.shown(s.path), _change(s), _unreadable(s) or problems.get(s.path))
+        for s in states
+    ]
 
 
 def _read(store: Store, state: FileState) -> bytes | None:
@@ -146,7 +155,7 @@ def commit_changed(
         for state in _states(store, paths, staged):
             problem = _unreadable(state)
             if problem:
-                refused[state.path] = problem
+                refused[safefs.shown(state.path)] = problem
                 continue
             data = _read(store, state)
             read = None if data is None else blob_id(data)
