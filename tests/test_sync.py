@@ -190,8 +190,12 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
             lambda c: (c / "agents/worker.yaml").write_text("name: worker\nblocks: [nope]\n"),
             "agents/worker.yaml:2: block 'nope' does not exist",
         ),
+        (
+            lambda c: (c / "gitmem.yaml").write_text("format: 1\ndefault_limit: 2000000\n"),
+            "gitmem.yaml:2: 'default_limit' is 2000000, over the maximum of 1000000 characters",
+        ),
     ],
-    ids=["symlink", "stray-file", "bad-id", "missing-block"],
+    ids=["symlink", "stray-file", "bad-id", "missing-block", "default-limit"],
 )
 def test_files_that_are_not_valid_blocks_are_refused(
     world: World, make: Callable[[Path], object], problem: str
