@@ -42,7 +42,9 @@ class Settings:
         return dump_mapping(values, what=SETTINGS).encode()
 
 
-def parse_settings(data: bytes) -> Settings:
+def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
+    """``gitmem.yaml`` read and checked; ``branch``: the store's, which a change
+    may not move (agents would go on writing to another branch)."""
     fm = load_mapping(
         blockfmt.decode(data, SETTINGS),
         path=SETTINGS,
@@ -54,6 +56,11 @@ def parse_settings(data: bytes) -> Settings:
         problem = _setting_problem(key, value)
         if problem:
             raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {problem}")
+    if branch is not None and settings.branch != branch:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('branch')}: the store's branch is {branch} and stays so "
+            f"(agents write there); keep 'branch: {branch}'"
+        )
     if settings.format > FORMAT:
         raise ValidationError(
             f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "

@@ -7,6 +7,7 @@ each state."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -217,13 +218,33 @@ def test_a_bisect_while_an_agent_writes(sample: gitmem.Client) -> None:
     assert_clean(store)
 
 
+def test_the_recorded_branch_stays(sample: gitmem.Client) -> None:
+    settings = sample.path / "gitmem.yaml"
+    settings.write_text(settings.read_text().replace("branch: main", "branch: trunk"))
+
+    committed = subprocess.run(
+        ["git", "commit", "-qam", "agents, go elsewhere"],
+        cwd=sample.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert (committed.returncode, committed.stderr) == (
+        1,
+        "gitmem.yaml:3: the store's branch is main and stays so (agents write there); "
+        "keep 'branch: main'\n"
+        "Error: gitmem: commit refused; fix the files above, git add them and commit again\n",
+    )
+
+
 def test_a_store_without_a_recorded_branch_uses_main_while_detached(
     sample: gitmem.Client,
 ) -> None:
     store = sample.path
     settings = store / "gitmem.yaml"
     settings.write_text(settings.read_text().replace("branch: main\n", ""))
-    git(store, "commit", "-qam", "a store made before the branch was recorded")
+    git(store, "commit", "-qam", "as made before the branch was recorded", "--no-verify")
     git(store, "checkout", "-q", "--detach")
     before = rev(store)
 
