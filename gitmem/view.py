@@ -82,6 +82,11 @@ def pin_branch(repo: GitRepo) -> None:
         sha = repo.snapshot(commit).blob_id(SETTINGS)
         recorded = None if sha is None else parse_settings(repo.blob(sha)).branch
     repo.use_branch(recorded or repo.branch)
+    if repo.head() is None:  # agents would start a new history there
+        raise NotFoundError(
+            f"{SETTINGS} names the store's branch {recorded}, and this repository has no "
+            f"such branch; make it: git branch {recorded} <commit>"
+        )
 
 
 def _setting_problem(key: str, value: object) -> str | None:

@@ -238,6 +238,23 @@ def test_the_recorded_branch_stays(sample: gitmem.Client) -> None:
     )
 
 
+def test_a_recorded_branch_the_repository_lacks_is_said_not_started(
+    sample: gitmem.Client,
+) -> None:
+    settings = sample.path / "gitmem.yaml"
+    git(sample.path, "checkout", "-qb", "other")
+    settings.write_text(settings.read_text().replace("branch: main", "branch: trunk"))
+    git(sample.path, "commit", "-qam", "agents, go elsewhere", "--no-verify")
+
+    listed = cli(sample.path, "blocks", "list")
+
+    assert (listed.exit_code, listed.stderr) == (
+        1,
+        "Error: gitmem.yaml names the store's branch trunk, and this repository has no such "
+        "branch; make it: git branch trunk <commit>\n",
+    )
+
+
 def test_a_store_without_a_recorded_branch_uses_main_while_detached(
     sample: gitmem.Client,
 ) -> None:
