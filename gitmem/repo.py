@@ -340,9 +340,11 @@ class GitRepo:
             if not self.checks_out():
                 # The index and files are the person's, and their git (a commit's
                 # editor holds index.lock while it is open) must not hold agents up.
+                assert new.commit is not None  # a snapshot we just committed
+                self._checkout.moving_away(old.commit, new.commit)
                 moved = self._move_branch(old.commit, new.commit, change)
                 if moved and self.checks_out():  # HEAD came back to the branch meanwhile
-                    self._checkout.update(old, new, list(change.files), change.from_disk)
+                    self._checkout.catch_up(new)
                 return moved
             with self._checkout.index.locked() as index:
                 if not self._move_branch(old.commit, new.commit, change):
@@ -381,6 +383,8 @@ class GitRepo:
             leftover = os.pread(fd, 200, 0)
             if leftover:
                 self._recover(leftover)
+            if self._checkout.was_away() and self.checks_out():
+                self._checkout.catch_up(self.snapshot())
             head = self.head() or b""
             os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
             try:

@@ -10,9 +10,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
+import gitmem.gitcheckout
 from gitmem.cli import main
 from tests.conftest import assert_clean, git
 
@@ -83,6 +85,47 @@ def test_agents_write_to_the_branch_while_head_is_detached(sample: gitmem.Client
     assert "description: The queue\n" in (store / QUEUE).read_text()
     assert (store / "blocks/notes.md").exists()
     assert sample.agents.retrieve("worker").block_ids[-1] == "notes"
+    assert_clean(store)
+
+
+def test_a_checkout_of_the_branch_that_read_it_before_an_agent_wrote_is_caught_up(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    git(store, "checkout", "-q", "--detach")
+    memory = sample.agents.memory("worker")
+    memory.memory_insert("organization", "Agent line")
+    # `git checkout main` as it goes when it read the branch just before that
+    # insert: files and index as they were, then HEAD moved (the last step).
+    git(store, "symbolic-ref", "HEAD", "refs/heads/main")
+    assert git(store, "status", "--porcelain") == f"M  {ORG}\n"  # would commit a revert
+    handoff = store / "blocks/handoff_context.md"
+    handoff.write_text(handoff.read_text() + "A person's line\n")
+
+    memory.memory_insert("task_queue", "[todo] T-2")
+
+    assert (store / ORG).read_text().endswith("Agent line\n")
+    assert (store / QUEUE).read_text().endswith("[todo] T-2\n")
+    assert git(store, "status", "--porcelain") == " M blocks/handoff_context.md\n"
+
+
+def test_only_the_last_moves_are_kept_for_the_catch_up(
+    sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gitmem.gitcheckout, "AWAY_KEPT", 2)
+    store = sample.path
+    git(store, "checkout", "-q", "--detach")
+    memory = sample.agents.memory("worker")
+    for n in range(2, 9):
+        memory.memory_insert("task_queue", f"[todo] T-{n}")
+    away = (store / ".git/gitmem/away").read_bytes().splitlines()
+    git(store, "checkout", "-q", "main~1")  # as the branch was before the last move
+    git(store, "symbolic-ref", "HEAD", "refs/heads/main")  # and then HEAD back on it
+
+    memory.memory_insert("organization", "Agent line")
+
+    assert len(away) <= 4
+    assert (store / QUEUE).read_text().endswith("[todo] T-7\n[todo] T-8\n")
     assert_clean(store)
 
 
