@@ -208,33 +208,45 @@ def test_a_rebase_stopped_on_a_conflict_while_an_agent_writes(sample: gitmem.Cli
     assert_clean(store)
 
 
-def test_a_merge_with_a_conflict_keeps_an_agent_write_made_meanwhile(
-    sample: gitmem.Client,
+@pytest.mark.parametrize(
+    ("command", "finish", "conclude"),
+    [
+        (("merge", "other"), "git commit, or git merge --abort", ("commit", "-q", "--no-edit")),
+        (
+            ("cherry-pick", "other"),
+            "git cherry-pick --continue, or git cherry-pick --abort",
+            ("commit", "-q", "--no-edit", "--allow-empty"),  # we took our side
+        ),
+    ],
+    ids=["merge", "cherry-pick"],
+)
+def test_a_conflict_git_waits_on_keeps_an_agent_write_made_meanwhile(
+    sample: gitmem.Client, command: tuple[str, ...], finish: str, conclude: tuple[str, ...]
 ) -> None:
-    store = sample.path
+    store, operation = sample.path, command[0]
     conflicting_branch(store)
-    git(store, "merge", "other", check=False)
+    git(store, *command, check=False)
 
-    sample.agents.memory("worker").memory_insert("task_queue", "[todo] T-2: during a merge")
+    sample.agents.memory("worker").memory_insert("task_queue", "[todo] T-2: meanwhile")
     status = cli(store, "status")
     committed = cli(store, "commit")
 
-    # HEAD is on the branch: the index and files of what the merge left alone
-    # follow it, so the commit that concludes the merge keeps the agent's line.
-    assert (store / QUEUE).read_text().endswith("[todo] T-2: during a merge\n")
+    # HEAD is on the branch: the index and files of what git left alone follow
+    # it, so the commit that concludes the operation keeps the agent's line.
+    assert (store / QUEUE).read_text().endswith("[todo] T-2: meanwhile\n")
     assert status.stdout == (
-        "merge in progress; agents write to main\n"
+        f"{operation} in progress; agents write to main\n"
         f"modified\t{ORG}\t{ORG}: unmerged (a git merge is in progress); "
         "resolve it with git first\n"
     )
     assert committed.stderr == (
-        "Error: cannot commit files from disk: merge in progress; agents write to main; "
-        "finish the merge first (git commit, or git merge --abort)\n"
+        f"Error: cannot commit files from disk: {operation} in progress; agents write to "
+        f"main; finish the {operation} first ({finish})\n"
     )
     resolve(store / ORG)
     git(store, "add", ORG)
-    git(store, "commit", "-q", "--no-edit")
-    assert sample.blocks.retrieve("task_queue").value.endswith("[todo] T-2: during a merge")
+    git(store, *conclude)
+    assert sample.blocks.retrieve("task_queue").value.endswith("[todo] T-2: meanwhile")
     assert "09:00-17:00" in sample.blocks.retrieve("organization").value
     assert_clean(store)
 
