@@ -25,7 +25,7 @@ from gitmem.gitsnapshot import Snapshot
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent
 from gitmem.repo import GitRepo
-from gitmem.view import SETTINGS, Settings, parse_settings
+from gitmem.view import SETTINGS, Settings, parse_settings, pin_branch
 
 GITATTRIBUTES = ".gitattributes"
 _GITLINK = 0o160000
@@ -269,6 +269,7 @@ def check_store(root: Path) -> Report:
     repo = GitRepo(root)
     try:
         try:
+            pin_branch(repo)
             ref = repo.branch_ref()
             commit = repo.head()
         except CorruptError as e:

@@ -17,6 +17,7 @@ from gitmem.tools import Memory
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
     from gitmem.gitremote import Progress
+    from gitmem.gitstate import GitState
     from gitmem.merge import Strategy
     from gitmem.sync import Pulled, Pushed, Synced
     from gitmem.watch import Watcher
@@ -126,6 +127,12 @@ class Client:
         from gitmem import worktree
 
         return worktree.status(self._store, paths)
+
+    def git_state(self) -> GitState:
+        """Where HEAD is and what git is in the middle of (a rebase, merge, ...)."""
+        from gitmem.gitstate import read_state
+
+        return read_state(self._store.repo)
 
     def commit(
         self,

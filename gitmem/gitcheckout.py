@@ -18,11 +18,14 @@ from dulwich.objects import ObjectID
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
+from gitmem.errors import CorruptError
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for
 from gitmem.gitlock import with_git_lock
 from gitmem.gitobjects import blob_id
-from gitmem.gitsnapshot import Snapshot
+from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import FILE_MODE
+
+AWAY_KEPT = 256  # moves of the branch noted while HEAD is elsewhere (see catch_up)
 
 
 def disk_blob_id(root: Path, path: str) -> str | None:
@@ -44,11 +47,17 @@ class Checkout:
         self.index = GitIndex(str(gitdir / "index"))
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
+        self._away = self._own / "away"  # see moving_away
         self._blob = blob
 
     def bases(self) -> dict[str, tuple[str | None, str | None]]:
         """The version each change a person made on disk started from: see ``Bases``."""
         return Bases(self._bases_file).get()
+
+    def _temporary(self, n: int = 0) -> Path:
+        """A file of this thread's (its ``n``-th) to write before renaming it into place."""
+        self._own.mkdir(parents=True, exist_ok=True)
+        return self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{n}"
 
     def remove_temporaries(self) -> None:
         """Remove the files a writer killed mid-checkout left half written."""
@@ -95,6 +104,11 @@ class Checkout:
                 self._sync_path(index, bases, writes, path, old.blob_id(path), new.blob_id(path))
         for path, read in claimed.items():
             self._sync_claimed(index, bases, writes, path, read, new.blob_id(path))
+        self._finish(index, writes)
+        bases.save()
+
+    def _finish(self, index: Entries, writes: _Writes) -> None:
+        """Put the files written aside in place and in the index, durably."""
         for tmp, path, sha in writes.files:
             full = self.root / path
             if tmp:
@@ -108,7 +122,6 @@ class Checkout:
         # A file already right (a person's save being committed) is made durable
         # too: the index is about to say it holds the commit's version.
         self.index.durable_with([self.root / path for _, path, _ in writes.files], writes.dirs)
-        bases.save()
 
     def _sync_path(
         self,
@@ -189,10 +202,72 @@ class Checkout:
             return
         for made in _make_dirs(full.parent):
             writes.dirs.add(made.parent)
-        tmp = self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{len(writes.files)}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._temporary(len(writes.files))
         tmp.write_bytes(self._blob(new_sha))
         writes.files.append((tmp, path, new_sha))
+
+    # -- while HEAD is elsewhere -------------------------------------------
+
+    def moving_away(self, old: ObjectID | None, new: ObjectID) -> None:
+        """Note that the branch is about to move from ``old`` to ``new`` while HEAD
+        is elsewhere (detached, another branch, mid-rebase), leaving index and
+        files alone: see ``catch_up``."""
+        self._own.mkdir(parents=True, exist_ok=True)
+        line = b"%s %s\n" % (old or b"-", new)
+        with open(self._away, "ab") as f:
+            f.write(line)
+            full = f.tell() > 2 * AWAY_KEPT * len(line)
+        if full:
+            # Only the last moves can be missing from a checkout of the branch:
+            # git read the branch while it ran.
+            kept = self._away.read_bytes().splitlines(keepends=True)[-AWAY_KEPT:]
+            tmp = self._temporary()
+            tmp.write_bytes(b"".join(kept))
+            os.replace(tmp, self._away)
+
+    def was_away(self) -> bool:
+        return self._away.exists()
+
+    def catch_up(self, head: Snapshot) -> None:
+        """HEAD is back on the branch (``head``) after it moved while HEAD was
+        elsewhere. Git checked the branch out as it was when git read it, maybe
+        before the last of those moves: each file still at a version the branch
+        had meanwhile, in the index as on disk, is brought up to ``head``.
+        Anything else is the person's, and left alone."""
+        try:
+            moves = [line.split() for line in self._away.read_bytes().splitlines()]
+        except FileNotFoundError:
+            return
+        repo = head.repo
+        paths: set[str] = set()
+        seen: list[Snapshot] = []
+        for old, new in moves:
+            with suppress(CorruptError):  # gone since (a reset and a gc): nothing to catch up
+                after = repo.snapshot(ObjectID(new))
+                before = repo.snapshot(ObjectID(old)) if old != b"-" else None
+                if before is not None:
+                    paths.update(changed_paths(repo, before.tree, after.tree))
+                seen += [s for s in (before, after) if s is not None]
+
+        def catch_up() -> None:
+            with self.index.locked() as index:
+                bases = Bases(self._bases_file)
+                writes = _Writes()
+                for path in sorted(paths):
+                    with suppress(safefs.Refused):
+                        safefs.check_parents(self.root, path)
+                        if index.conflicted(path.encode()):
+                            continue
+                        raw = index.sha(path.encode())
+                        disk = disk_blob_id(self.root, path)
+                        stale = {s.blob_id(path) for s in seen} - {head.blob_id(path)}
+                        if (raw.decode() if raw else None) == disk and disk in stale:
+                            self._check_out(index, bases, writes, path, head.blob_id(path), disk)
+                self._finish(index, writes)
+                bases.save()
+            self._away.unlink(missing_ok=True)
+
+        with_git_lock(catch_up)
 
 
 @dataclass

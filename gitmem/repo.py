@@ -26,14 +26,15 @@ from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
 from gitmem.gitindex import Entries, read_index
-from gitmem.gitlock import flocked, with_git_lock
+from gitmem.gitlock import STALE_SECONDS, flocked, with_git_lock
 from gitmem.gitobjects import LooseObjects, is_object_id
 from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
 ObjT = TypeVar("ObjT", bound=ShaFile)
-BRANCH = "main"
+BRANCH = "main"  # a new store's branch
+HEADS = b"refs/heads/"
 _TREE_CACHE = 256
 
 
@@ -64,6 +65,7 @@ class GitRepo:
         self._loose = LooseObjects(self._git.object_store)
         self._checkout = Checkout(root, self._gitdir, self.blob)
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
+        self._branch: Ref | None = None  # see use_branch
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
         self._unfinished = False  # index and files left behind the branch: see _locked
         self._cache_lock = threading.Lock()
@@ -96,6 +98,22 @@ class GitRepo:
         """The index as it is now (``path``: another index file, such as the one
         ``git commit -a`` hands its hooks in ``GIT_INDEX_FILE``). Read only."""
         return read_index(str(path or self._gitdir / "index"))
+
+    def index_stamp(self) -> tuple[int, int, int] | None:
+        """The index file's inode, size and mtime, to tell whether git rewrote it;
+        None while git holds ``index.lock`` (it is changing index and files, and
+        moves HEAD after): nothing on disk is a person's save then."""
+        index = self._gitdir / "index"
+        try:
+            if time.time() - os.stat(f"{index}.lock").st_mtime < STALE_SECONDS:
+                return None
+        except FileNotFoundError:
+            pass
+        try:
+            st = os.stat(index)
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def config(self, section: tuple[str, ...], name: str) -> str | None:
         """A git setting as git reads it (repository, then global, then system)."""
@@ -156,21 +174,62 @@ class GitRepo:
             )
         return obj
 
+    def use_branch(self, name: str) -> None:
+        """Read and write ``refs/heads/<name>`` from now on, whatever HEAD says
+        (a person may detach it, rebase or bisect meanwhile)."""
+        ref = Ref(HEADS + name.encode())
+        if not check_ref_format(ref):
+            raise CorruptError(f"not a branch name: {name!r}")
+        self._branch = ref
+
+    @property
+    def branch(self) -> str:
+        """The store's branch by name (``main``): see ``branch_ref``."""
+        return self.branch_ref().decode().removeprefix(HEADS.decode())
+
     def branch_ref(self) -> Ref:
-        """The branch HEAD names; CorruptError if it names none (detached, a loop, a bad name)."""
+        """The store's branch: the one ``use_branch`` named, else the one HEAD
+        names (a new or cloning store), else main."""
+        if self._branch is not None:
+            return self._branch
+        return self.head_branch() or Ref(HEADS + BRANCH.encode())
+
+    def head_branch(self) -> Ref | None:
+        """The branch HEAD names; None when HEAD is detached. CorruptError when it
+        names neither a branch nor a commit (empty, a loop, a bad name)."""
         head = self._git.refs.read_ref(Ref(b"HEAD")) or b""
+        if is_object_id(head):
+            return None
         target = Ref(head.removeprefix(b"ref: "))
-        if target == head or not target.startswith(b"refs/heads/") or not check_ref_format(target):
+        if target == head or not target.startswith(HEADS) or not check_ref_format(target):
             raise CorruptError(f".git/HEAD does not name a branch: {head[:60]!r}")
         return target
 
+    def head_commit(self) -> ObjectID | None:
+        """The commit HEAD is at, attached or detached; None before the first one."""
+        branch = self.head_branch()
+        if branch is None:
+            return ObjectID(self._git.refs.read_ref(Ref(b"HEAD")) or b"")  # detached: the id
+        return self._commit_of(branch)
+
     def head(self) -> ObjectID | None:
         """The branch's commit; None before the first one."""
-        ref = self.branch_ref()
+        return self._commit_of(self.branch_ref())
+
+    def _commit_of(self, ref: Ref) -> ObjectID | None:
         sha = self._git.refs.read_ref(ref)
         if sha and not is_object_id(sha):
             raise CorruptError(f".git/{ref.decode()} does not hold a commit id: {sha[:60]!r}")
         return ObjectID(sha) if sha else None
+
+    def checks_out(self) -> bool:
+        """Whether the index and working tree follow the store's branch: HEAD names
+        it. Otherwise (HEAD detached, on another branch, mid-rebase) they are the
+        person's, and operations only move the branch."""
+        try:
+            return self.head_branch() == self.branch_ref()
+        except CorruptError:
+            return False
 
     def snapshot(self, commit: ObjectID | None = None) -> Snapshot:
         """The store at ``commit`` (default: the branch head)."""
@@ -224,7 +283,8 @@ class GitRepo:
                     unchanged = new_tree.records == old.tree.records
                     if unchanged and new_tree.keys == old.tree.keys and not change.merge:
                         # Nothing to commit; a person's file may still need refreshing.
-                        self._checkout.update(old, old, [], change.from_disk)
+                        if self.checks_out():
+                            self._checkout.update(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
                 self._loose.sync()  # durable before the branch can point at them
@@ -274,13 +334,23 @@ class GitRepo:
         Taking the index lock before the compare-and-swap means that failing to
         get it changes nothing (taken after, a call could fail with its commit
         already made), and git commands that lock the index (``git add``,
-        ``git commit -a``) see branch, index and files change together.
+        ``git commit -a``) see branch, index and files change together. While
+        HEAD is elsewhere (``checks_out``), only the branch moves.
         """
 
         moved = False
 
         def run() -> bool:
             nonlocal moved
+            if not self.checks_out():
+                # The index and files are the person's, and their git (a commit's
+                # editor holds index.lock while it is open) must not hold agents up.
+                assert new.commit is not None  # a snapshot we just committed
+                self._checkout.moving_away(old.commit, new.commit)
+                moved = self._move_branch(old.commit, new.commit, change)
+                if moved and self.checks_out():  # HEAD came back to the branch meanwhile
+                    self._checkout.catch_up(new)
+                return moved
             with self._checkout.index.locked() as index:
                 if not self._move_branch(old.commit, new.commit, change):
                     return False
@@ -334,6 +404,8 @@ class GitRepo:
             leftover = os.pread(fd, 200, 0)
             if leftover:
                 self._recover(leftover)
+            if self._checkout.was_away() and self.checks_out():
+                self._checkout.catch_up(self.snapshot())
             head = self.head() or b""
             os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
             self._unfinished = False
@@ -358,6 +430,6 @@ class GitRepo:
         fields = record.split()
         start = fields[1] if len(fields) > 1 else None
         head = self.head()
-        if start and head and start != head:
+        if start and head and start != head and self.checks_out():
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
             self._checkout.update(old, new, list(changed_paths(self, old.tree, new.tree)))

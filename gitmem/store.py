@@ -18,8 +18,8 @@ from gitmem.gitobjects import blob_id
 from gitmem.gitsnapshot import Snapshot
 from gitmem.ids import check_agent_id, check_block_id, slug
 from gitmem.manifest import Agent
-from gitmem.repo import GitRepo, find_root
-from gitmem.view import SETTINGS, ParseCache, Settings, View
+from gitmem.repo import BRANCH, GitRepo, find_root
+from gitmem.view import SETTINGS, ParseCache, Settings, View, pin_branch
 
 T = TypeVar("T")
 GITATTRIBUTES = "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
@@ -64,6 +64,7 @@ class Store:
         self.root = root
         self.repo = GitRepo(root)
         self._cache = ParseCache()
+        pin_branch(self.repo)
 
     @classmethod
     def open(cls, path: str | Path = ".") -> Store:
@@ -78,7 +79,7 @@ class Store:
         if root.exists() and any(root.iterdir()):
             raise ValidationError(f"{root} is not empty")
         content = {
-            SETTINGS: Settings().dump(),
+            SETTINGS: Settings(branch=BRANCH).dump(),
             ".gitattributes": GITATTRIBUTES.encode(),
             ".gitignore": GITIGNORE.encode(),
         }

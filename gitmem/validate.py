@@ -86,7 +86,7 @@ def check_files(view: View, files: Files, *, markers: bool = False) -> dict[str,
     new_settings = files.get(SETTINGS)
     if new_settings is not None:
         try:
-            settings = parse_settings(new_settings)
+            settings = parse_settings(new_settings, branch=view.settings.branch)
         except ValidationError as e:
             problems[SETTINGS] = str(e)
     blocks: dict[str, Block | None] = {}

@@ -2,53 +2,116 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
-from gitmem.errors import NotFoundError, ValidationError
+from gitmem.errors import GitmemError, NotFoundError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent, agent_path
 from gitmem.yamlmap import dump_mapping, load_mapping
 
 if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
     from gitmem.gitsnapshot import Snapshot
+    from gitmem.repo import GitRepo
 
 T = TypeVar("T")
 SETTINGS = "gitmem.yaml"
 FORMAT = 1
+_BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """``gitmem.yaml``. ``branch``: the store's branch, which agents read and write
+    whatever HEAD says (None in stores made before it was recorded)."""
+
     format: int = FORMAT
     default_limit: int = blockfmt.DEFAULT_LIMIT
+    branch: str | None = None
 
     def dump(self) -> bytes:
-        values = {"format": self.format, "default_limit": self.default_limit}
+        values: dict[str, object] = {"format": self.format, "default_limit": self.default_limit}
+        if self.branch is not None:
+            values["branch"] = self.branch
         return dump_mapping(values, what=SETTINGS).encode()
 
 
-def parse_settings(data: bytes) -> Settings:
+def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
+    """``gitmem.yaml`` read and checked; ``branch``: the store's, which a change
+    may not move (agents would go on writing to another branch)."""
     fm = load_mapping(
         blockfmt.decode(data, SETTINGS),
         path=SETTINGS,
         first_line=1,
-        allowed=("format", "default_limit"),
+        allowed=("format", "default_limit", "branch"),
     )
     settings = Settings(**fm.values)
     for key, value in fm.values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {key!r} must be a positive number")
+        problem = _setting_problem(key, value)
+        if problem:
+            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {problem}")
+    if branch is not None and settings.branch != branch:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('branch')}: the store's branch is {branch} and stays so "
+            f"(agents write there); keep 'branch: {branch}'"
+        )
     if settings.format > FORMAT:
         raise ValidationError(
             f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
             f"this gitmem understands ({FORMAT}); upgrade gitmem"
         )
     return settings
+
+
+def pin_branch(repo: GitRepo) -> None:
+    """Make ``repo`` read and write the store's branch from now on, whatever HEAD
+    says later: the one ``gitmem.yaml`` records (as of HEAD's commit: every
+    branch and detached commit of the store has it), else the one HEAD names,
+    else main. A repository without a commit (new, or being cloned) follows HEAD."""
+    commit = repo.head_commit()
+    if commit is None:
+        return
+    recorded = None
+    with suppress(GitmemError):  # a bad file or object is reported where the store is read
+        sha = repo.snapshot(commit).blob_id(SETTINGS)
+        recorded = None if sha is None else parse_settings(repo.blob(sha)).branch
+    repo.use_branch(recorded or repo.branch)
+    if repo.head() is None:  # agents would start a new history there
+        raise NotFoundError(
+            f"{SETTINGS} names the store's branch {recorded}, and this repository has no "
+            f"such branch; make it: git branch {recorded} <commit>"
+        )
+
+
+def _setting_problem(key: str, value: object) -> str | None:
+    if key == "branch":
+        if isinstance(value, str) and _is_branch_name(value):
+            return None
+        return f"'branch' must be a Git branch name such as main, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return f"{key!r} must be a positive number"
+    if key == "default_limit" and value > blockfmt.MAX_LIMIT:
+        # A block's limit has this bound: a default above it would refuse every new block.
+        return f"'default_limit' is {value}, over the maximum of {blockfmt.MAX_LIMIT} characters"
+    return None
+
+
+def _is_branch_name(name: str) -> bool:
+    """A name git takes for a branch (``git check-ref-format``), in plain characters."""
+    return bool(
+        _BRANCH_CHARS.fullmatch(name)
+        and not name.startswith("-")
+        and ".." not in name
+        and all(
+            p and not p.startswith(".") and not p.endswith((".", ".lock")) for p in name.split("/")
+        )
+    )
 
 
 class ParseCache:

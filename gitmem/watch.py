@@ -32,9 +32,10 @@ from gitmem.errors import GitmemError, ValidationError
 from gitmem.events import Event, Report, events
 from gitmem.gitcommit import CommitId, LogEntry
 from gitmem.gitobjects import is_object_id
+from gitmem.gitstate import read_state
 from gitmem.ids import check_agent_id
 from gitmem.store import Store
-from gitmem.worktree import DIRS, commit_changed, is_store_file, status
+from gitmem.worktree import DIRS, GitAtWork, commit_changed, is_store_file, status
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -110,12 +111,13 @@ class Watcher:
         self._disk = threading.Condition()
         self._pending: set[str] = set()
         self._sweep = True  # commit what changed before we started, too
+        self._git_state: str | None = None  # the state of git last said (None: at rest)
         self._due = self._first = time.monotonic()
         self._threads: list[threading.Thread] = []
         self._observer: BaseObserver | None = None
         try:
             # Watch before reading the head: nothing that lands after the read is missed.
-            self._observer = _observe(self.root, gitdir, self._moved.set, self._changed_on_disk)
+            self._observer = _observe(self.root, gitdir, self._ref_moved, self._changed_on_disk)
             self.last = self._start()
             self._spawn(self._commit_loop, "gitmem-watch-commit")
         except BaseException:
@@ -293,11 +295,17 @@ class Watcher:
 
     def _settle(self, paths: list[str] | None) -> None:
         try:
+            if not self._at_rest():
+                return
             if not self._commit:
                 for s in status(self._writer, paths, staged=False):
                     self._report(s.problem or f"{s.path}: {s.change}; not committed (--no-commit)")
                 return
-            outcome = commit_changed(self._writer, paths, staged=False)
+            try:
+                outcome = commit_changed(self._writer, paths, staged=False)
+            except GitAtWork:
+                self._changed_on_disk(None)  # look again once git is done
+                return
             for problem in outcome.refused.values():
                 self._report(problem)
             for conflict in outcome.conflicts:
@@ -307,6 +315,20 @@ class Watcher:
                 )
         except (GitmemError, OSError) as e:
             self._report(f"could not commit {', '.join(paths or ['changed files'])}: {e}")
+
+    def _ref_moved(self) -> None:
+        self._moved.set()
+        if self._git_state is not None:  # git may be back at rest: files saved meanwhile
+            self._changed_on_disk(None)
+
+    def _at_rest(self) -> bool:
+        """Whether saved files may be committed: git is at rest on the branch (not
+        detached, rebasing, ...). Says so once for each state it is in instead."""
+        said = read_state(self._writer.repo).describe()
+        if said is not None and said != self._git_state:
+            self._report(f"{said}; files saved meanwhile are left to you, not committed")
+        self._git_state = said
+        return said is None
 
     # -- running and stopping ----------------------------------------------
 

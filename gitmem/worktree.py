@@ -19,6 +19,7 @@ from gitmem import safefs
 from gitmem.block import block_path
 from gitmem.errors import ConflictError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
+from gitmem.gitstate import read_state
 from gitmem.gitworktree import FileState, file_states
 from gitmem.merge import Merged, Strategy, merge_file
 from gitmem.oplog import edit_ops
@@ -37,6 +38,11 @@ def is_store_file(path: str) -> bool:
     if name.startswith((".", "#")) or name.endswith(("~", "#")):
         return False
     return block_id_of(path) is not None or agent_id_of(path) is not None
+
+
+class GitAtWork(ConflictError):
+    """Git changed index and files while they were read: what it wrote is no
+    person's save, and is not committed."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,10 @@ def status(
     store: Store, paths: Iterable[str] | None = None, *, staged: bool = True
 ) -> list[FileStatus]:
     """Blocks and manifests that differ on disk from the branch, each checked
-    (``staged``: see ``commit_changed``)."""
+    (``staged``: see ``commit_changed``). None while HEAD is elsewhere: the
+    files on disk are then another commit's, the person's."""
+    if not store.repo.checks_out():
+        return []
     states = _states(store, paths, staged)
     files = {s.path: _read(store, s) for s in states if not _unreadable(s)}
     problems = check_files(store.view(), files, markers=True)
@@ -142,15 +151,24 @@ def commit_changed(
     ``staged=False`` leaves alone files whose change is in the index as it is
     on disk: staged with ``git add``, or written by git itself in the middle
     of a merge, checkout or reset whose commit is still to come (the watcher
-    must not commit those under git's feet)."""
+    must not commit those under git's feet).
+
+    Refused while git is not at rest on the branch (HEAD detached, a rebase or
+    merge waiting for the person, ...): the files are the person's then."""
+    state = read_state(store.repo)
+    if not state.at_rest:
+        raise GitmemError(state.refusal("cannot commit files from disk"))
     refused: dict[str, str] = {}
 
     def read() -> list[Edit]:
         # Called under the store lock: another writer's operation is then not
         # half-done (branch moved, its files not yet written), which would
-        # look like a person's change and be committed back over it.
+        # look like a person's change and be committed back over it. Git's
+        # own are told by its index.lock, and HEAD moving (a checkout writes
+        # files and index first, then HEAD).
         refused.clear()
         edits = []
+        stamp = store.repo.index_stamp()
         bases = store.repo.bases()
         for state in _states(store, paths, staged):
             problem = _unreadable(state)
@@ -160,6 +178,9 @@ def commit_changed(
             data = _read(store, state)
             read = None if data is None else blob_id(data)
             edits.append(Edit(state.path, _base(state, bases), data, read))
+        at_work = stamp is None or store.repo.index_stamp() != stamp
+        if edits and (at_work or not store.repo.checks_out()):
+            raise GitAtWork("git is changing the files (checkout, merge, reset...); run again")
         return edits
 
     outcome = commit_edits(store, read, op="commit", subject=message, strategy=strategy)

@@ -43,6 +43,14 @@ def sample(tmp_path: Path) -> Iterator[gitmem.Client]:
         yield c
 
 
+def client_on(path: Path, branch: str) -> gitmem.Client:
+    """A client writing to ``branch``: agents keep to the store's branch whatever
+    HEAD says, so a test that merges branches made with gitmem names the other one."""
+    client = gitmem.Client(path)
+    client._store.repo.use_branch(branch)
+    return client
+
+
 def git(path: Path, *args: str, check: bool = True) -> str:
     """Run the real git binary in ``path`` and return its stdout."""
     done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)

@@ -181,6 +181,14 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         lambda s: (s / "gitmem.yaml").write_text("format: 1\ndefault_limit: -3\n"),
         ["gitmem.yaml:2: 'default_limit' must be a positive number"],
     ),
+    "a default limit no block may have": (
+        lambda s: (s / "gitmem.yaml").write_text("format: 1\ndefault_limit: 1000001\n"),
+        ["gitmem.yaml:2: 'default_limit' is 1000001, over the maximum of 1000000 characters"],
+    ),
+    "a branch git would not take": (
+        lambda s: (s / "gitmem.yaml").write_text("format: 1\nbranch: main..x\n"),
+        ["gitmem.yaml:2: 'branch' must be a Git branch name such as main, not 'main..x'"],
+    ),
 }
 
 
@@ -354,13 +362,14 @@ def test_a_head_that_names_no_commit_is_reported_and_stops_every_write(
     assert not (client.path / "blocks").exists()
 
 
-def test_a_detached_head_is_not_written_to(sample: gitmem.Client) -> None:
+def test_a_detached_head_is_a_state_not_a_problem(sample: gitmem.Client) -> None:
     git(sample.path, "checkout", "-q", "--detach")
-    result = CliRunner().invoke(main, ["-C", str(sample.path), "blocks", "delete", "organization"])
-    head = git(sample.path, "rev-parse", "HEAD").strip()
-    assert result.stderr == (
-        f"Error: .git/HEAD does not name a branch: b'{head}' (run 'gitmem check')\n"
-    )
+    sample.agents.memory("worker").memory_insert("organization", "Agent line")
+
+    result = check(sample.path)
+
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert git(sample.path, "show", "main:blocks/organization.md").endswith("Agent line\n")
 
 
 def test_check_files_is_the_rule_set_for_any_set_of_files() -> None:

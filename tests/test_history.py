@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 import gitmem
 from gitmem.cli import main
-from tests.conftest import PERSON, assert_clean, git
+from tests.conftest import PERSON, assert_clean, client_on, git
 
 T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC
 
@@ -248,7 +248,8 @@ def test_history_follows_merges_like_git_log(client: gitmem.Client) -> None:
     client.blocks.update("notes", value="base\nmain")
     git(path, "merge", "-q", "--no-edit", "-s", "ours", "side")  # keeps main's notes
     git(path, "checkout", "-qb", "side2", "HEAD~1")
-    client.blocks.update("other", value="side2 edit")  # the store follows HEAD's branch
+    with client_on(path, "side2") as side2:
+        side2.blocks.update("other", value="side2 edit")
     git(path, "checkout", "-q", "main")
     git(path, "merge", "-q", "--no-edit", "side2")
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import gitmem
 from gitmem.cli import main
-from tests.conftest import assert_clean, git
+from tests.conftest import assert_clean, client_on, git
 
 ORG = "blocks/organization.md"
 QUEUE = "blocks/task_queue.md"
@@ -63,6 +63,20 @@ def test_the_hook_refuses_a_plain_git_commit_of_an_over_limit_block(
     git(store, "commit", "-a", "-m", "lower the limit")
     assert sample.blocks.retrieve("system_config").limit == 200
     assert_clean(store)
+
+
+def test_the_hook_refuses_a_default_limit_no_block_may_have(sample: gitmem.Client) -> None:
+    store = sample.path
+    replace_in(store / "gitmem.yaml", "default_limit: 20000", "default_limit: 2000000")
+
+    refused = run_git(store, "commit", "-a", "-m", "bigger blocks")
+
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "gitmem.yaml:2: 'default_limit' is 2000000, over the maximum of 1000000 characters\n"
+        "Error: gitmem: commit refused; fix the files above, git add them and commit again\n"
+    )
+    assert sample.blocks.create(label="notes").limit == 20000
 
 
 def test_the_hook_checks_what_is_staged_not_the_working_tree(sample: gitmem.Client) -> None:
@@ -178,7 +192,7 @@ def test_git_merge_of_two_branches_that_each_appended_to_a_block_keeps_both(
     branches(store)
     sample.agents.memory("supervisor").memory_insert("task_queue", "[todo] T-2: call Maria")
     git(store, "checkout", "-q", "other")
-    with gitmem.Client(store) as other:
+    with client_on(store, "other") as other:
         other.agents.memory("worker").memory_insert("task_queue", "[todo] T-3: file report")
         other.agents.blocks.detach("handoff_context", agent_id="worker")
     git(store, "checkout", "-q", "main")
@@ -202,7 +216,7 @@ def test_git_merge_of_real_conflicts_leaves_markers_and_fails(sample: gitmem.Cli
     sample.blocks.update("organization", limit=15000)
     sample.agents.memory("worker").memory_replace("organization", "08:00-18:00", "09:00-17:00")
     git(store, "checkout", "-q", "other")
-    with gitmem.Client(store) as other:
+    with client_on(store, "other") as other:
         other.blocks.update("organization", limit=10000)
         other.agents.memory("worker").memory_replace("organization", "08:00-18:00", "07:00-19:00")
     git(store, "checkout", "-q", "main")

@@ -42,10 +42,17 @@ Handler = Callable[[Any], Awaitable[None]]
 
 @asynccontextmanager
 async def connect(
-    store: Path, agent: str = "worker", *, legacy: bool = False, handler: Handler | None = None
+    store: Path,
+    agent: str = "worker",
+    *,
+    legacy: bool = False,
+    handler: Handler | None = None,
+    errlog: Path | None = None,
+    said: str = "",
 ) -> AsyncIterator[Client]:
-    """A client of a `gitmem mcp --agent AGENT` process; its stderr must stay empty."""
-    errlog = store.parent / f"mcp-{agent}-{os.urandom(4).hex()}.err"
+    """A client of a `gitmem mcp --agent AGENT` process; its stderr (to ``errlog``)
+    must stay empty, or be ``said``."""
+    errlog = errlog or store.parent / f"mcp-{agent}-{os.urandom(4).hex()}.err"
     server = StdioServerParameters(
         command=sys.executable,
         args=["-m", "gitmem", "-C", str(store), "mcp", "--agent", agent],
@@ -56,7 +63,7 @@ async def connect(
         mode = "legacy" if legacy else "auto"
         async with Client(transport, mode=mode, message_handler=handler) as client:
             yield client
-    assert errlog.read_text() == ""
+    assert errlog.read_text() == said
 
 
 def text(result: types.CallToolResult) -> str:
@@ -334,6 +341,42 @@ def test_two_servers_inserting_into_one_block_lose_nothing(sample: gitmem.Client
         ]
     authors = git(sample.path, "log", "--format=%an", f"{before}..HEAD").split()
     assert sorted(authors) == ["supervisor"] * per_agent + ["worker"] * per_agent
+    assert_clean(sample.path)
+
+
+def test_a_server_keeps_serving_while_head_is_detached(sample: gitmem.Client) -> None:
+    old = head(sample.path)
+    sample.agents.memory("worker").memory_insert("task_queue", "[todo] T-2")
+    errlog = sample.path.parent / "mcp.err"
+    note = (
+        f"gitmem mcp: HEAD detached at {old[:7]}; agents write to main; "
+        "files saved meanwhile are left to you, not committed\n"
+    )
+
+    async def run() -> tuple[types.CallToolResult, list[Any]]:
+        seen: list[Any] = []
+        async with (
+            connect(sample.path, errlog=errlog, said=note) as client,
+            client.listen(resource_subscriptions=[ORG]) as events,
+        ):
+            git(sample.path, "checkout", "-q", old)
+            with anyio.fail_after(WAIT):
+                while errlog.read_text() != note:  # the server's watcher saw it
+                    await anyio.sleep(0.01)
+            args = {"label": "organization", "new_string": "Inserted while detached."}
+            result = await client.call_tool("memory_insert", args)
+            with anyio.fail_after(WAIT):
+                async for event in events:
+                    seen.append(event)
+                    break
+        return result, seen
+
+    result, seen = anyio.run(run)
+
+    assert (text(result), seen) == (EDITED.format(label="organization"), [ResourceUpdated(ORG)])
+    assert head(sample.path) == old
+    git(sample.path, "checkout", "-q", "main")
+    assert sample.blocks.retrieve("organization").value.endswith("\nInserted while detached.")
     assert_clean(sample.path)
 
 

@@ -21,7 +21,7 @@ def test_init_makes_a_store_git_understands(tmp_path: Path) -> None:
         root = client.path
     assert git(root, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
     assert git(root, "ls-files").split() == [".gitattributes", ".gitignore", "gitmem.yaml"]
-    assert (root / "gitmem.yaml").read_text() == "format: 1\ndefault_limit: 20000\n"
+    assert (root / "gitmem.yaml").read_text() == "format: 1\ndefault_limit: 20000\nbranch: main\n"
     assert "blocks/**/*.md merge=gitmem" in (root / ".gitattributes").read_text()
     assert_clean(root)
 

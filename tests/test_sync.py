@@ -105,6 +105,24 @@ def test_inserts_on_both_sides_land_on_both_after_sync(world: World) -> None:
         assert git(store, "log", "-g", "-1", "--format=%gs").startswith("gitmem: pull: ")
 
 
+def test_sync_while_head_is_detached_moves_the_branch_only(world: World) -> None:
+    insert(world.a, "[todo] T-3: from A")
+    world.a.sync()
+    insert(world.b, "[todo] T-4: from B")
+    git(world.b.path, "checkout", "-q", "--detach", "HEAD~1")
+    detached = snapshot(world.b.path)
+
+    synced = cli(world.b.path, "sync")
+
+    assert (synced.exit_code, synced.stderr) == (0, "")
+    assert snapshot(world.b.path) == detached  # HEAD, index and files: the person's
+    assert git(world.b.path, "rev-parse", "main") == git(world.remote, "rev-parse", "main")
+    git(world.b.path, "checkout", "-q", "main")
+    expected = f"{T1}\n[todo] T-4: from B\n[todo] T-3: from A"
+    assert world.b.blocks.retrieve("task_queue").value == expected
+    assert_clean(world.b.path)
+
+
 def test_the_same_change_on_both_sides_still_joins_the_histories(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,8 +214,17 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
             lambda c: (c / "agents/worker.yaml").write_text("name: worker\nblocks: [nope]\n"),
             "agents/worker.yaml:2: block 'nope' does not exist",
         ),
+        (
+            lambda c: (c / "gitmem.yaml").write_text("format: 1\ndefault_limit: 2000000\n"),
+            "gitmem.yaml:2: 'default_limit' is 2000000, over the maximum of 1000000 characters",
+        ),
+        (
+            lambda c: (c / "gitmem.yaml").write_text("format: 1\nbranch: trunk\n"),
+            "gitmem.yaml:2: the store's branch is main and stays so (agents write there); "
+            "keep 'branch: main'",
+        ),
     ],
-    ids=["symlink", "stray-file", "bad-id", "missing-block"],
+    ids=["symlink", "stray-file", "bad-id", "missing-block", "default-limit", "branch"],
 )
 def test_files_that_are_not_valid_blocks_are_refused(
     world: World, make: Callable[[Path], object], problem: str

@@ -266,6 +266,41 @@ def test_an_editor_save_of_a_shared_block_is_committed_and_announced(
     assert_clean(sample.path)
 
 
+def test_a_detached_head_is_said_once_events_go_on_and_saves_wait_for_the_branch(
+    sample: gitmem.Client, watch: type[Watch]
+) -> None:
+    store, handoff = sample.path, sample.path / "blocks/handoff_context.md"
+    first = rev(store)
+    sample.agents.memory("supervisor").memory_insert("task_queue", "[todo] T-2")
+    w = watch(store, "--json", "--agent", "worker")
+
+    git(store, "checkout", "-q", first)
+    w.said(
+        f"HEAD detached at {first[:7]}; agents write to main; "
+        "files saved meanwhile are left to you, not committed"
+    )
+    atomic_save(handoff, handoff.read_text() + "Saved while detached.\n")
+    sample.agents.memory("supervisor").memory_insert("organization", "Agent line")
+    inserted = rev(store, "main")
+    told = w.event()
+    git(store, "checkout", "-q", "main")
+    committed = w.event()
+
+    assert (told["block"], told["op"], told["commit"]) == (
+        "organization",
+        "memory_insert",
+        inserted,
+    )
+    assert (committed["block"], committed["op"], committed["author"]) == (
+        "handoff_context",
+        "commit",
+        ME,
+    )
+    assert sample.blocks.retrieve("handoff_context").value.endswith("Saved while detached.")
+    assert w.stop() == ([], [])
+    assert_clean(store)
+
+
 def test_an_invalid_save_is_reported_left_alone_and_committed_once_fixed(
     sample: gitmem.Client, watch: type[Watch]
 ) -> None:

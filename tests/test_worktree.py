@@ -326,6 +326,29 @@ def test_staged_false_leaves_a_change_staged_as_it_is_on_disk_to_git(
     assert git(store, "status", "--porcelain") == f"M  {ORG}\n"
 
 
+def test_files_git_writes_under_its_index_lock_are_not_a_persons_save(
+    sample: gitmem.Client,
+) -> None:
+    # What a watcher may see in the middle of `git checkout OLD`: files already
+    # old, index not yet, HEAD still on the branch. Committed, they would take
+    # agents' writes back out of the branch.
+    store = sample.path
+    before = git(store, "rev-parse", "HEAD")
+    atomic(store / ORG, "08:00-18:00", "09:00-17:00")
+    (store / ".git/index.lock").write_text("")
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stderr) == (
+        3,
+        "Error: git is changing the files (checkout, merge, reset...); run again\n",
+    )
+    assert git(store, "rev-parse", "HEAD") == before
+    (store / ".git/index.lock").unlink()
+    assert cli(store, "commit").stdout == f"committed {ORG}\n"
+    assert_clean(store)
+
+
 # -- new, deleted and related files ----------------------------------------------
 
 

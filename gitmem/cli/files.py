@@ -40,13 +40,19 @@ def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None
 @click.pass_context
 def status(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     """List blocks and manifests changed on disk: modified, new or deleted, and
-    'valid' or the problem that keeps the file from being committed.
+    'valid' or the problem that keeps the file from being committed. First, if
+    git is not at rest on the store's branch, the state it is in (files are not
+    listed while HEAD is elsewhere: they are yours).
 
     \b
     Example:
       gitmem status
     """
-    found = client_of(ctx).status(_store_paths(ctx, paths))
+    client = client_of(ctx)
+    state = client.git_state().describe()
+    if state:
+        click.echo(state, err=as_json)
+    found = client.status(_store_paths(ctx, paths))
     output(found, as_json, lambda s: f"{s.change}\t{s.path}\t{s.problem or 'valid'}")
 
 
