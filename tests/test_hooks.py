@@ -117,7 +117,7 @@ def test_the_hook_refuses_unresolved_conflict_markers_and_stray_files(
     assert refused.stderr.split("\n")[:2] == [
         "blocks/organization.md:7: unresolved conflict (<<<<<<< ... >>>>>>> lines); "
         "resolve it first",
-        "notes.txt: not a block or an agent manifest "
+        "notes.txt:1: not a block or an agent manifest "
         "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)",
     ]
 

@@ -27,6 +27,10 @@ from tests.conftest import assert_clean, git
 ORG = "blocks/organization.md"
 QUEUE = "blocks/task_queue.md"
 T1 = "[done] T-1: Summarise last week's support tickets"
+TO_FIX = (
+    "to fix: where that commit was made (or in a plain git clone of origin/main), "
+    "correct the file, commit and push; then pull again"
+)
 
 
 @dataclass
@@ -162,7 +166,8 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     assert done.exit_code == 1
     assert done.stderr == (
         "Error: pull from origin/main refused; nothing was changed here:\n"
-        "blocks/system_config.md:7: value is too long: 86 characters requested, 20 allowed\n"
+        "blocks/system_config.md:7: value is too long: 86 characters requested, 20 allowed"
+        f" (from commit {head(world.c)[:12]} by Pat Person <pat@example.com>)\n{TO_FIX}\n"
     )
     assert snapshot(world.a.path) == before
     assert_clean(world.a.path)
@@ -173,11 +178,11 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     [
         (
             lambda c: (c / "blocks/link.md").symlink_to("organization.md"),
-            "blocks/link.md: is a symlink; blocks and manifests must be plain files",
+            "blocks/link.md:1: is a symbolic link; gitmem never follows links in the store",
         ),
         (
             lambda c: (c / "run.sh").write_text("echo hello\n"),
-            "run.sh: not a block or an agent manifest "
+            "run.sh:1: not a block or an agent manifest "
             "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)",
         ),
         (
@@ -205,6 +210,7 @@ def test_files_that_are_not_valid_blocks_are_refused(
 
     assert str(refused.value) == (
         f"pull from origin/main refused; nothing was changed here:\n{problem}"
+        f" (from commit {head(world.c)[:12]} by Pat Person <pat@example.com>)\n{TO_FIX}"
     )
     assert snapshot(world.a.path) == before
 

@@ -367,8 +367,8 @@ def test_a_manifest_edit_attaches_and_labels_stay_unique_per_agent(
     assert done.exit_code == 1
     assert done.stdout == "committed agents/worker.yaml\n"
     assert done.stderr.startswith(
-        "blocks/worker/persona.md:2: agent 'worker' already has a block labelled "
-        "'organization' ('worker/persona'); labels must be unique per agent\n"
+        "blocks/worker/persona.md:2: in agent 'worker', blocks 'worker/persona' and "
+        "'organization' are both labelled 'organization'; labels must be unique per agent\n"
     )
     assert sample.agents.retrieve("worker").block_ids[-1] == "user_preferences"
 
