@@ -253,6 +253,27 @@ def test_the_merge_driver_refuses_a_merge_over_the_limit(tmp_path: Path) -> None
     )
 
 
+def test_the_merge_driver_refuses_a_result_with_a_conflict_marker(tmp_path: Path) -> None:
+    """A side committed past the hook with a leftover marker merges cleanly by
+    lines; the result is still refused, with the line, as everywhere."""
+    base, ours, theirs = tmp_path / "O", tmp_path / "A", tmp_path / "B"
+    base.write_bytes(b"---\nlabel: notes\nlimit: 10\n---\nabc\n")
+    ours.write_bytes(b"---\nlabel: notes\nlimit: 20\n---\nabc\n")
+    theirs.write_bytes(b"---\nlabel: notes\nlimit: 10\n---\nabc\n<<<<<<< yours\n")
+
+    done = CliRunner().invoke(
+        main,
+        ["-C", str(tmp_path), "merge-driver", str(base), str(ours), str(theirs), "blocks/notes.md"],
+    )
+
+    assert done.exit_code == 1
+    assert done.stderr == (
+        "Error: blocks/notes.md:6: unresolved conflict (<<<<<<< ... >>>>>>> lines); "
+        "resolve it first; fix the merged file before committing\n"
+    )
+    assert ours.read_bytes() == b"---\nlabel: notes\nlimit: 20\n---\nabc\n<<<<<<< yours\n"
+
+
 @pytest.mark.parametrize("name", ["post-checkout", "../pre-commit"])
 def test_unknown_hooks_are_refused(client: gitmem.Client, name: str) -> None:
     done = CliRunner().invoke(main, ["-C", str(client.path), "hook", name])

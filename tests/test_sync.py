@@ -448,3 +448,24 @@ def test_clone_pull_and_push_over_smart_http(world: World, http_url: str, tmp_pa
         expected = f"{T1}\n[todo] T-4: from D\n[todo] T-3: from A"
         assert d.blocks.retrieve("task_queue").value == expected
         assert_clean(d.path)
+
+
+def test_a_pulled_block_whose_file_collides_with_ours_is_refused(world: World) -> None:
+    """Ids are lower case, so case twins (``Notes.md``) are refused as bad ids; a
+    path that needs our block's file as its directory is refused as a clash."""
+    world.a.blocks.create(label="x", id="x")
+    world.b.blocks.create(label="y", id="x.md/y")
+    world.b.push()
+    before = snapshot(world.a.path)
+
+    with pytest.raises(gitmem.ValidationError) as refused:
+        world.a.pull()
+
+    assert str(refused.value).split("\n")[:2] == [
+        "pull from origin/main refused; nothing was changed here:",
+        "blocks/x.md/y.md:1: blocks/x.md/y.md needs a directory blocks/x.md/ where the "
+        f"file of block 'x' is (from commit {head(world.b.path)[:12]} by Pat Person "
+        "<pat@example.com>)",
+    ]
+    assert snapshot(world.a.path) == before
+    assert world.a.blocks.retrieve("x").label == "x"

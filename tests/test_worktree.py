@@ -514,6 +514,33 @@ def test_edit_commits_a_resolved_conflict(
     assert_clean(sample.path)
 
 
+def test_edit_refuses_a_half_resolved_conflict(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    """Reproduction 11: a leftover ``<<<<<<< yours`` line is not committed."""
+    replace = agent_cli(
+        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
+    )
+    plan = editor(
+        {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
+        {"write": "---\nlabel: organization\n---\n<<<<<<< yours\nSupport hours: 08:00-20:00\n"},
+        {"save": False},
+    )
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 3
+    assert (
+        (plan / "seen-2.md")
+        .read_text()
+        .startswith(
+            "---\n# gitmem: your edit was not saved: blocks/organization.md:4: unresolved "
+            "conflict (<<<<<<< ... >>>>>>> lines); resolve it first\n"
+        )
+    )
+    assert "07:00-19:00" in sample.blocks.retrieve("organization").value
+
+
 def test_edit_reopens_an_invalid_save_and_giving_up_keeps_the_copy(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
