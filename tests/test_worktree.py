@@ -435,6 +435,13 @@ def agent_cli(store: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "gitmem", "-C", str(store), *args]
 
 
+def agent_replaces_hours(store: Path) -> list[str]:
+    """An agent's change, run while the editor is open, that conflicts with the person's."""
+    return agent_cli(
+        store, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
+    )
+
+
 def test_edit_commits_the_saved_block_as_the_person(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
@@ -466,9 +473,7 @@ def test_edit_merges_with_a_change_made_while_the_editor_was_open(
 def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
-    replace = agent_cli(
-        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
-    )
+    replace = agent_replaces_hours(sample.path)
     plan = editor({"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]}, {"save": False})
 
     done = cli(sample.path, "edit", "organization")
@@ -498,9 +503,7 @@ def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
 def test_edit_commits_a_resolved_conflict(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
-    replace = agent_cli(
-        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
-    )
+    replace = agent_replaces_hours(sample.path)
     plan = editor(
         {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
         {"write": "---\nlabel: organization\n---\nSupport hours: 08:00-20:00 CET.\n"},
@@ -518,9 +521,7 @@ def test_edit_refuses_a_half_resolved_conflict(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
     """Reproduction 11: a leftover ``<<<<<<< yours`` line is not committed."""
-    replace = agent_cli(
-        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
-    )
+    replace = agent_replaces_hours(sample.path)
     plan = editor(
         {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
         {"write": "---\nlabel: organization\n---\n<<<<<<< yours\nSupport hours: 08:00-20:00\n"},
