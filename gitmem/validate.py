@@ -1,9 +1,13 @@
-"""Checking files before they join the store, as every write is checked: each file
-by itself (schema, id, limit) and with the rest of the store (attached blocks
-exist, labels unique per agent, no attached block deleted).
+"""The one rule set for store files: each file by itself (what a path may be,
+Git mode, schema, id, limit, conflict markers: ``classify``, ``mode_refusal``,
+``parse_file``) and with the rest of the store (attached blocks exist, labels
+unique per agent, no attached block deleted, no path where another's file or
+directory is: ``attachment_problems``, ``check_files``).
 
-Used by ``gitmem init``, ``gitmem commit``, ``gitmem edit``, the pre-commit
-hook and pulls. Every problem is one line ``path:line: message``.
+Used by ``gitmem commit``, ``gitmem edit``, the pre-commit hook, the merge
+driver, pulls and clones, and by ``gitmem check`` on a whole tree, so all of
+them refuse the same files with the same lines. Every problem is one line
+``path:line: message``.
 """
 
 from __future__ import annotations
