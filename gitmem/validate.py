@@ -290,7 +290,7 @@ def pull_refusal(view: View, theirs: CommitId, remote: str, problems: Mapping[st
     lines = [f"pull from {remote} refused; nothing was changed here:"]
     lines += [problems[p] + introduced(at, p) for p in sorted(problems)]
     lines.append(
-        f"to fix: where that commit was made (or in a plain git clone of {remote}), "
-        "correct the file, commit and push; then pull again"
+        "to fix: where that commit was made, correct the file on disk, then gitmem commit "
+        "and gitmem push (in a plain git clone: git commit -a, git push); then pull again"
     )
     return "\n".join(lines)

@@ -486,8 +486,8 @@ def test_a_clone_names_only_the_file_that_is_wrong(sample: gitmem.Client, tmp_pa
     assert str(refused.value).split("\n") == [
         "pull from origin/main refused; nothing was changed here:",
         f"{RULES['unknown key'][2]} (from commit {commit[:12]} by Pat Person <pat@example.com>)",
-        "to fix: where that commit was made (or in a plain git clone of origin/main), "
-        "correct the file, commit and push; then pull again",
+        "to fix: where that commit was made, correct the file on disk, then gitmem commit "
+        "and gitmem push (in a plain git clone: git commit -a, git push); then pull again",
     ]
     assert not (tmp_path / "clone").exists()
 

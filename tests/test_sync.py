@@ -28,8 +28,8 @@ ORG = "blocks/organization.md"
 QUEUE = "blocks/task_queue.md"
 T1 = "[done] T-1: Summarise last week's support tickets"
 TO_FIX = (
-    "to fix: where that commit was made (or in a plain git clone of origin/main), "
-    "correct the file, commit and push; then pull again"
+    "to fix: where that commit was made, correct the file on disk, then gitmem commit "
+    "and gitmem push (in a plain git clone: git commit -a, git push); then pull again"
 )
 
 
@@ -171,6 +171,12 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     )
     assert snapshot(world.a.path) == before
     assert_clean(world.a.path)
+
+    # What the message says fixes it does.
+    path.write_text(path.read_text().replace("limit: 20", "limit: 200"))
+    commit_in_c(world, "a limit the value fits")
+    assert world.a.pull().how == "fast-forward"
+    assert world.a.blocks.retrieve("system_config").limit == 200
 
 
 @pytest.mark.parametrize(
