@@ -156,6 +156,7 @@ def check_files(view: View, files: Files, *, partial: bool = True) -> dict[str, 
             problems[SETTINGS] = str(e)
     blocks: dict[str, Block | None] = {}
     agents: dict[str, Agent | None] = {}
+    gone = {p for p, d in files.items() if d is None}
     for path, data in files.items():
         if path in problems:
             continue
@@ -173,7 +174,7 @@ def check_files(view: View, files: Files, *, partial: bool = True) -> dict[str, 
         except ValidationError as e:
             problems[path] = str(e)
             continue
-        clash = None if view.snap.blob_id(path) else view.path_clash(path)
+        clash = None if view.snap.blob_id(path) else view.path_clash(path, gone)
         if clash:
             problems[path] = f"{path}:1: {clash}"
             continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -202,19 +202,20 @@ class View:
     def holders(self, block_id: str) -> list[Agent]:
         return [a for a in self.agents() if block_id in a.block_ids]
 
-    def path_clash(self, path: str) -> str | None:
+    def path_clash(self, path: str, gone: Container[str] = ()) -> str | None:
         """Why a new file cannot be written at ``path``: a directory it needs is a
-        file here, or it is a directory here. (Writing it anyway would replace the
-        other: block ``x.md/y`` needs a directory where block ``x`` has its file.)"""
+        file here, or it is a directory here (``gone``: files the same change
+        deletes). Writing it anyway would replace the other: block ``x.md/y``
+        needs a directory where block ``x`` has its file."""
         parts = path.split("/")
         for i in range(1, len(parts)):
             above = "/".join(parts[:i])
             first = next(self.snap.entries(above), None)
-            if first is not None and first[0] == above:
+            if first is not None and first[0] == above and above not in gone:
                 top, _, name = above.partition("/")
                 what = f"the file of block {name[:-3]!r}" if top == "blocks" else "a file"
                 return f"{path} needs a directory {above}/ where {what} is"
-        first = next(self.snap.entries(path), None)
+        first = next((e for e in self.snap.entries(path) if e[0] not in gone), None)
         if first is not None and first[0] != path:
             return f"{path} is a directory here (of {first[0]})"
         return None

@@ -475,3 +475,18 @@ def test_a_pulled_block_whose_file_collides_with_ours_is_refused(world: World) -
     ]
     assert snapshot(world.a.path) == before
     assert world.a.blocks.retrieve("x").label == "x"
+
+
+def test_a_block_replaced_by_a_directory_of_that_name_arrives(world: World) -> None:
+    """Not a clash: the same change deletes block ``x``, whose file was in the way."""
+    world.a.blocks.create(label="x", id="x")
+    world.a.push()
+    world.b.pull()
+    world.b.blocks.delete("x")
+    world.b.blocks.create(label="y", id="x.md/y")
+    world.b.push()
+
+    assert world.a.pull().how == "fast-forward"
+
+    assert [b.id for b in world.a.blocks.list() if b.id.startswith("x")] == ["x.md/y"]
+    assert_clean(world.a.path)
