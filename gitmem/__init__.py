@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gitmem.errors import (
+    BadFileError,
     ConflictError,
     GitmemError,
     LimitExceededError,
@@ -38,6 +39,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Agent",
+    "BadFileError",
     "Block",
     "Client",
     "ConflictError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ MAX_FILE_BYTES = 4 * MAX_LIMIT + 1024 * 1024
 # separators, and lone surrogates (not Unicode text at all).
 _NOT_IN_LABEL = ("Cc", "Cs", "Zl", "Zp")
 KEYS = ("label", "description", "limit", "read_only", "metadata")
+# A conflict nobody resolved: the marker lines git and gitmem's merge write
+# ("<<<<<<< ours", "||||||| base", ">>>>>>> theirs"). A lone "=======" line is
+# not one: Markdown underlines headings with it, and a merge that wrote it
+# wrote "<<<<<<<" above it too.
+_MARKER = re.compile(r"^(?:<{7}|\|{7}|>{7})(?: |$)", re.MULTILINE)
+UNRESOLVED = "unresolved conflict (<<<<<<< ... >>>>>>> lines); resolve it first"
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,9 @@ def field_problem(key: str, value: object) -> str | None:
             return "the value must not contain NUL characters"
         if any("\ud800" <= c <= "\udfff" for c in value):
             return "the value is not valid Unicode text (it has a lone surrogate)"
+        line = marker_line(value)
+        if line is not None:
+            return f"value line {line}: {UNRESOLVED}"
     elif key == "description":
         if value is not None and not isinstance(value, str):
             return f"'description' must be text, not {_kind(value)}"
@@ -110,9 +120,14 @@ def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT
             f"{path}:1: the file is {len(data)} bytes, more than any block may be "
             f"({MAX_FILE_BYTES})"
         )
+    try:
+        block_id = check_block_id(block_id)
+    except ValidationError as e:
+        raise ValidationError(f"{path}:1: {e}") from None
     text = decode(data, path)
     if text.startswith("---\r\n"):
         text = text.replace("\r\n", "\n")
+    check_markers(text, path)
     if not text.startswith("---\n"):
         raise ValidationError(
             f"{path}:1: missing front matter: the file must start with a '---' line"
@@ -133,10 +148,6 @@ def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT
         check_limit(value, limit)
     except LimitExceededError as e:
         raise LimitExceededError(f"{path}:{value_line}: {e}") from None
-    try:
-        block_id = check_block_id(block_id)
-    except ValidationError as e:
-        raise ValidationError(f"{path}:1: {e}") from None
     return _block(block_id, fm, value, limit)
 
 
@@ -204,3 +215,16 @@ def decode(data: bytes, path: str) -> str:
         line = text[: text.index("\0")].count("\n") + 1
         raise ValidationError(f"{path}:{line}: contains a NUL byte")
     return text.removeprefix("\ufeff")
+
+
+def marker_line(text: str) -> int | None:
+    """The line of the first conflict marker in ``text``, if it has one."""
+    found = _MARKER.search(text)
+    return None if found is None else text.count("\n", 0, found.start()) + 1
+
+
+def check_markers(text: str, path: str) -> None:
+    """Refuse a file with a conflict a person has not resolved, naming its line."""
+    line = marker_line(text)
+    if line is not None:
+        raise ValidationError(f"{path}:{line}: {UNRESOLVED}")

@@ -1,15 +1,14 @@
 """``gitmem check``: everything wrong with a store, found without changing anything.
 
-``check_files`` holds the rules for a complete set of store files — blocks,
-manifests, settings, stray names, links — so that committing files from disk
-and pulling can refuse exactly what ``gitmem check`` reports. ``check_store``
-runs it on the branch head and on the working tree, and adds what can be
-wrong in ``.git`` itself.
+``check_files`` applies the rules of ``validate`` (the ones every commit,
+hook, merge and pull applies) to a complete set of store files, so that it
+reports exactly what those refuse, with the same lines. ``check_store`` runs
+it on the branch head and on the working tree, and adds what can be wrong in
+``.git`` itself.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -18,17 +17,21 @@ from typing import Any
 
 from gitmem import block as blockfmt
 from gitmem import gitcheck, safefs
-from gitmem import manifest as manifestfmt
 from gitmem.block import Block
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.gitsnapshot import Snapshot
-from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent
 from gitmem.repo import GitRepo
+from gitmem.validate import (
+    EXECUTABLE,
+    GITATTRIBUTES,
+    attachment_problems,
+    classify,
+    mode_refusal,
+    parse_file,
+)
 from gitmem.view import SETTINGS, Settings, parse_settings, pin_branch
 
-GITATTRIBUTES = ".gitattributes"
-_GITLINK = 0o160000
 _BAD_NAME = "its name is not a store path (control characters or bytes that are not UTF-8)"
 _WHERE: dict[tuple[str, ...], str] = {
     ("HEAD",): " (in the last commit; not on disk)",
@@ -71,8 +74,9 @@ Parses = dict[tuple[Any, ...], Any]
 
 
 def check_files(files: Iterable[StoreFile], cache: Parses | None = None) -> Checked:
-    """Validate a complete set of store files: each file on its own, then across
-    files (manifests name blocks that exist; labels are unique per agent).
+    """Validate a complete set of store files by the rules every write follows
+    (``validate``): each file on its own, then across files (manifests name
+    blocks that exist; labels are unique per agent).
 
     ``cache`` (parses by path and content) may be shared between calls.
     """
@@ -80,65 +84,40 @@ def check_files(files: Iterable[StoreFile], cache: Parses | None = None) -> Chec
     cache = {} if cache is None else cache
     found = Checked()
     settings = _settings(files, found)
-    present: set[str] = set()  # block ids with a file, valid or not
+    bad: dict[str, str] = {}  # block id -> its file, which is not valid
     manifests: dict[str, bytes] = {}
     for f in files:
-        role, name = _role(f.path)
-        if role == "block":
-            present.add(name)
+        role, name = classify(f.path)
         if role == "settings":
             continue
         if f.refused is not None or f.data is None:
             found.problems.append(Problem(f.path, 1, f.refused or "cannot be read"))
-        elif role == "other":
-            continue
-        elif role == "stray":
-            found.problems.append(Problem(f.path, 1, name))
-        else:
-            key = (role, f.path, f.data, settings.default_limit)
-            try:
-                if key not in cache:
-                    cache[key] = _parse(role, name, f, settings)
-            except ValidationError as e:
-                found.problems.append(_problem(f.path, e))
-                continue
             if role == "block":
-                found.blocks[name] = cache[key]
-            else:
-                found.agents[name] = cache[key]
-                manifests[name] = f.data
+                bad[name] = f.path
+            continue
+        key = (f.path, f.data, settings.default_limit)
+        try:
+            if key not in cache:
+                cache[key] = parse_file(f.path, f.data, settings.default_limit)
+        except ValidationError as e:
+            found.problems.append(_problem(f.path, e))
+            if role == "block":
+                bad[name] = f.path
+            continue
+        parsed = cache[key]
+        if isinstance(parsed, Block):
+            found.blocks[name] = parsed
+        elif isinstance(parsed, Agent):
+            found.agents[name] = parsed
+            manifests[name] = f.data
+
+    def lookup(block_id: str) -> Block | str | None:
+        return found.blocks.get(block_id) or bad.get(block_id)
+
     for agent in found.agents.values():
-        _check_attachments(agent, manifests[agent.id], present, found)
+        for line, message, _ in attachment_problems(agent, manifests[agent.id], lookup):
+            found.problems.append(Problem(agent.path, line, message))
     return found
-
-
-def _role(path: str) -> tuple[str, str]:
-    """What ``path`` is in a store, and the block or agent id (or what is wrong) with it."""
-    top, _, rest = path.partition("/")
-    if path == SETTINGS:
-        return "settings", ""
-    if top not in ("blocks", "agents"):
-        return "other", ""
-    if not rest:
-        return "stray", f"should be a directory of {'blocks' if top == 'blocks' else 'manifests'}"
-    if top == "blocks":
-        if rest.endswith(".md"):
-            return "block", rest[: -len(".md")]
-        return "stray", "not a block: blocks/ holds only <block-id>.md files"
-    if rest.endswith(".yaml") and "/" not in rest:
-        return "agent", rest[: -len(".yaml")]
-    return "stray", "not an agent manifest: agents/ holds only <agent-id>.yaml files"
-
-
-def _parse(role: str, name: str, f: StoreFile, settings: Settings) -> Block | Agent:
-    assert f.data is not None
-    if role == "block":
-        check_block_id(name)
-        return blockfmt.parse(
-            f.data, block_id=name, path=f.path, default_limit=settings.default_limit
-        )
-    check_agent_id(name)
-    return manifestfmt.parse(f.data, agent_id=name, path=f.path)
 
 
 def _settings(files: list[StoreFile], found: Checked) -> Settings:
@@ -155,35 +134,6 @@ def _settings(files: list[StoreFile], found: Checked) -> Settings:
     return Settings()
 
 
-def _check_attachments(agent: Agent, data: bytes, present: set[str], found: Checked) -> None:
-    labels: dict[str, str] = {}
-    for block_id in agent.block_ids:
-        line = _item_line(data, block_id)
-        attached = found.blocks.get(block_id)
-        if block_id not in present:
-            found.problems.append(Problem(agent.path, line, f"block {block_id!r} does not exist"))
-        elif attached is None:
-            continue  # the block file itself is reported
-        elif attached.label in labels:
-            found.problems.append(
-                Problem(
-                    agent.path,
-                    line,
-                    f"blocks {labels[attached.label]!r} and {block_id!r} are both labelled "
-                    f"{attached.label!r}; labels must be unique per agent",
-                )
-            )
-        else:
-            labels[attached.label] = block_id
-
-
-def _item_line(data: bytes, item: str) -> int:
-    """The line of ``- item`` in a manifest's block list (1 if it is written another way)."""
-    pattern = re.compile(rf"\s*-\s*(['\"]?){re.escape(item)}\1\s*(#.*)?")
-    lines = data.decode("utf-8", "replace").split("\n")
-    return next((n for n, line in enumerate(lines, 1) if pattern.fullmatch(line)), 1)
-
-
 def _problem(path: str, error: ValidationError) -> Problem:
     """A Problem from an error that reads ``path:line: message`` (or just ``message``)."""
     text = str(error)
@@ -197,13 +147,15 @@ def _problem(path: str, error: ValidationError) -> Problem:
 
 
 def head_files(snap: Snapshot) -> Iterator[StoreFile]:
-    """The store's files at a commit; links and submodules there are reported, not read."""
-    for top in (SETTINGS, GITATTRIBUTES, "blocks", "agents"):
+    """The store's files at a commit, and whatever else its top holds; links,
+    submodules and executables there are reported, not read."""
+    tops = sorted(e.name.decode(errors="surrogateescape") for e in snap.tree)
+    for top in tops:
         for path, mode, sha in snap.entries(top):
             if not safefs.is_safe(path):
                 yield StoreFile(safefs.shown(path), refused=_BAD_NAME)
                 continue
-            reason = "is a submodule, not a file" if mode == _GITLINK else safefs.refusal(mode)
+            reason = mode_refusal(mode)
             if reason:
                 yield StoreFile(path, refused=reason)
                 continue
@@ -215,14 +167,15 @@ def head_files(snap: Snapshot) -> Iterator[StoreFile]:
                 )
 
 
-def disk_files(root: Path) -> Iterator[StoreFile]:
-    """The store's files in the working tree, never following a link.
+def disk_files(root: Path, modes: bool = True) -> Iterator[StoreFile]:
+    """The store's files in the working tree, never following a link; ``modes``:
+    git tracks the executable bit (``core.fileMode``), so a file with it is refused.
 
     Editors' temporary and backup files (``.x.md.swp``, ``x.md~``, ``#x.md#``,
     vim's ``4913`` probe, anything hidden) are not store files and are skipped.
     """
     for top in (SETTINGS, GITATTRIBUTES, "blocks", "agents"):
-        for path, _ in safefs.walk(root, top):
+        for path, mode in safefs.walk(root, top):
             parts = path.split("/")
             if any(_editor_file(part) for part in parts[1:]):
                 continue
@@ -234,7 +187,10 @@ def disk_files(root: Path) -> Iterator[StoreFile]:
             except safefs.Refused as e:
                 yield StoreFile(path, refused=e.reason)
                 continue
-            if data is not None:
+            if data is not None and modes and mode & 0o111:
+                # What `git add` would stage: a mode the hook and pulls refuse.
+                yield StoreFile(path, refused=mode_refusal(EXECUTABLE))
+            elif data is not None:
                 yield StoreFile(path, data)
 
 
@@ -286,7 +242,8 @@ def check_store(root: Path) -> Report:
             problems += [Problem(p.path, 1, p.message, ("git",)) for p in damaged]
             with suppress(CorruptError):  # check_objects has said what is damaged
                 head = check_files(head_files(repo.snapshot(commit)), cache)
-        disk = check_files(disk_files(root), cache)
+        modes = (repo.config(("core",), "fileMode") or "true").lower() != "false"
+        disk = check_files(disk_files(root, modes), cache)
     finally:
         repo.close()
     where: dict[tuple[str, int, str], tuple[str, ...]] = {}

@@ -153,6 +153,16 @@ class Client:
 
         return worktree.edit(self._store, block_id, run_editor)
 
+    def problems(self) -> list[str]:
+        """Committed blocks and manifests that are not valid (made by plain git
+        without the hook), each ``path:line: message (from commit C by AUTHOR)``.
+        Reads skip them; using one raises BadFileError with its message."""
+        return self._store.problems()
+
+    def skipped(self) -> list[str]:
+        """The problems of the files this client's reads have skipped so far."""
+        return [self._store.skipped[p] for p in sorted(self._store.skipped)]
+
     def watch(
         self,
         agent_id: str | Sequence[str] | None = None,

@@ -29,3 +29,7 @@ class ConflictError(GitmemError):
 
 class CorruptError(GitmemError):
     """The Git repository is damaged: an object is missing, unreadable or not what it claims."""
+
+
+class BadFileError(ValidationError):
+    """A committed block or manifest is not valid: reads skip it until someone fixes it."""

@@ -131,6 +131,7 @@ def index_vs_head(
     snap = repo.snapshot()
     root = object_id(b"tree", snap.tree.raw()).decode() if snap.commit else None
     head: dict[str, str] = {}  # the files of the head directories that differ
+    modes: dict[str, int] = {}  # their modes: a mode alone can change (chmod +x)
     same: set[str] = set()  # directories whose trees are identical
     walked: set[str] = set()
     pending = [("", snap.tree, root)]
@@ -146,6 +147,7 @@ def index_vs_head(
                 pending.append((path, repo.tree(item.sha), item.sha.decode()))
             else:
                 head[path] = item.sha.decode()
+                modes[path] = item.mode
 
     def unchanged(path: str) -> bool:
         directory = path.rpartition("/")[0]
@@ -158,8 +160,9 @@ def index_vs_head(
     changes: dict[str, tuple[str | None, str | None]] = {}
     for path, entry in staged.items():
         sha = entry.sha if entry else None
+        mode = modes.get(path)
         was = head.pop(path, None)
-        if (was != sha or entry is None) and not unchanged(path):
+        if (was != sha or entry is None or entry.mode != mode) and not unchanged(path):
             changes[path] = (sha, was)
     changes.update((path, (None, sha)) for path, sha in head.items())
     return changes

@@ -101,7 +101,7 @@ def check_index(store: Store, index_file: Path) -> list[str]:
         for p, e in changes.items()
     }
     view = store.view()
-    problems = check_incoming(view, files, modes, markers=True)
+    problems = check_incoming(view, files, modes)
     for path, entry in changes.items():
         if entry is not None and path not in problems:
             problem = _stale(store, view.snap.blob_id(path), path)

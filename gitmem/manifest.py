@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitmem.block import decode
+from gitmem.block import check_markers, decode
 from gitmem.errors import ValidationError
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.yamlmap import dump_mapping, load_mapping
@@ -72,16 +72,17 @@ def check(agent: Agent) -> Agent:
 
 def parse(data: bytes, *, agent_id: str, path: str) -> Agent:
     """Read a manifest; every error is one line ``path:line: message``."""
+    try:
+        check_agent_id(agent_id)
+    except ValidationError as e:
+        raise ValidationError(f"{path}:1: {e}") from None
     text = decode(data, path).replace("\r\n", "\n")
+    check_markers(text, path)
     fm = load_mapping(text, path=path, first_line=1, allowed=KEYS)
     for key, value in fm.values.items():
         problem = field_problem(key, value)
         if problem:
             raise ValidationError(f"{path}:{fm.line(key)}: {problem}")
-    try:
-        check_agent_id(agent_id)
-    except ValidationError as e:
-        raise ValidationError(f"{path}:1: {e}") from None
     v = fm.values
     return Agent(
         id=agent_id,

@@ -64,6 +64,9 @@ class Store:
         self.root = root
         self.repo = GitRepo(root)
         self._cache = ParseCache()
+        # Committed files every view read so far skipped as not valid (path ->
+        # why), for a command to warn about once.
+        self.skipped: dict[str, str] = {}
         pin_branch(self.repo)
 
     @classmethod
@@ -104,7 +107,15 @@ class Store:
         self.repo.close()
 
     def view(self, commit: CommitId | None = None) -> View:
-        return View(self.repo.snapshot(commit), self._cache)
+        return View(self.repo.snapshot(commit), self._cache, self.skipped)
+
+    def problems(self) -> list[str]:
+        """The committed blocks and manifests that are not valid, which every read
+        skips until they are fixed: ``path:line: message (from commit C by AUTHOR)``."""
+        view = View(self.repo.snapshot(), self._cache)
+        view.blocks()
+        view.agents()
+        return [view.problems[p] for p in sorted(view.problems)]
 
     def transact(
         self,
@@ -117,7 +128,7 @@ class Store:
         """One operation, one commit: ``build`` says what to write and what to return."""
 
         def apply(snap: Snapshot) -> tuple[Change | None, T]:
-            write, result = build(View(snap, self._cache))
+            write, result = build(View(snap, self._cache, self.skipped))
             if write is None:
                 return None, result
             who = author or self.repo.person()
@@ -324,6 +335,9 @@ class Store:
 
 
 def _new_block(view: View, block_id: str, spec: Mapping[str, Any]) -> Block:
+    clash = view.path_clash(block_path(block_id))
+    if clash:
+        raise ValidationError(f"block id {block_id!r} cannot be used: {clash}")
     limit = spec.get("limit")
     return blockfmt.check(
         Block(

@@ -37,7 +37,13 @@ from gitmem.merge import Merged, Strategy, merge_file
 from gitmem.oplog import side_ops
 from gitmem.repo import GitRepo
 from gitmem.store import Store
-from gitmem.validate import REGULAR_FILE, agent_id_of, block_id_of, check_incoming
+from gitmem.validate import (
+    REGULAR_FILE,
+    agent_id_of,
+    block_id_of,
+    check_incoming,
+    pull_refusal,
+)
 from gitmem.view import SETTINGS, View
 
 SYNC_ATTEMPTS = 5
@@ -227,8 +233,7 @@ def _merge(store: Store, remote: Remote, theirs: CommitId, strategy: Strategy | 
         plan = _plan(view, base, theirs, strategy)
         problems = {**check_incoming(view, plan.files, plan.modes), **plan.invalid}
         if problems:
-            lines = [f"pull from {remote.label} refused; nothing was changed here:"]
-            raise ValidationError("\n".join(lines + [problems[p] for p in sorted(problems)]))
+            raise ValidationError(pull_refusal(view, theirs, remote.label, problems))
         if plan.conflicts:
             raise MergeConflict(remote.label, plan.conflicts)
         files = {

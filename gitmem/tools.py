@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gitmem import block as blockfmt
-from gitmem.block import Block
+from gitmem.block import Block, block_path
 from gitmem.errors import (
+    BadFileError,
     ConflictError,
     LimitExceededError,
     NotFoundError,
@@ -169,9 +170,15 @@ class Memory:
 
 
 def _by_label(view: View, agent_id: str, label: str) -> Block:
-    for found in view.attached(view.agent(agent_id)):
+    agent = view.agent(agent_id)
+    for found in view.attached(agent):
         if found.label == label:
             return found
+    # An attached block whose file is not valid has no label to match: it may
+    # be the one asked for, so say what is wrong with it.
+    skipped = [view.problems[p] for p in map(block_path, agent.block_ids) if p in view.problems]
+    if skipped:
+        raise BadFileError(skipped[0])
     raise NotFoundError(f"Memory block with label `{label}` is not attached to agent `{agent_id}`.")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
 from gitmem.block import Block, block_path
-from gitmem.errors import GitmemError, NotFoundError, ValidationError
+from gitmem.errors import BadFileError, GitmemError, NotFoundError, ValidationError
 from gitmem.ids import check_agent_id, check_block_id
 from gitmem.manifest import Agent, agent_path
 from gitmem.yamlmap import dump_mapping, load_mapping
@@ -24,6 +24,9 @@ T = TypeVar("T")
 SETTINGS = "gitmem.yaml"
 FORMAT = 1
 _BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+# How far back the commit that made a file bad is looked for: the walk runs
+# once per bad file a process finds, and a bad file is usually a recent one.
+ORIGIN_WALK = 1000
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,10 @@ class Settings:
 def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
     """``gitmem.yaml`` read and checked; ``branch``: the store's, which a change
     may not move (agents would go on writing to another branch)."""
+    text = blockfmt.decode(data, SETTINGS)
+    blockfmt.check_markers(text, SETTINGS)
     fm = load_mapping(
-        blockfmt.decode(data, SETTINGS),
+        text,
         path=SETTINGS,
         first_line=1,
         allowed=("format", "default_limit", "branch"),
@@ -133,12 +138,31 @@ class ParseCache:
         return value
 
 
-class View:
-    """Blocks and agents as of one commit."""
+@dataclass(frozen=True)
+class Bad:
+    """A committed file that does not parse: what is wrong, where, and who made it so."""
 
-    def __init__(self, snap: Snapshot, cache: ParseCache) -> None:
+    message: str
+
+
+class View:
+    """Blocks and agents as of one commit.
+
+    A committed block or manifest that is not valid (plain git commits without
+    the hook: ``git revert``, ``--no-verify``) is one bad file, not a broken
+    store: listing skips it and records why in ``problems`` (path -> message,
+    naming the commit and author that made it so), and asking for it raises
+    BadFileError with that message. ``seen`` collects the same for a caller
+    that reads many views (the CLI warns once per command).
+    """
+
+    def __init__(
+        self, snap: Snapshot, cache: ParseCache, seen: dict[str, str] | None = None
+    ) -> None:
         self.snap = snap
         self._cache = cache
+        self._seen = seen
+        self.problems: dict[str, str] = {}
         sha = snap.blob_id(SETTINGS)
         self.settings = (
             cache.get(("settings", sha), lambda: parse_settings(snap.repo.blob(sha)))
@@ -147,6 +171,12 @@ class View:
         )
 
     def find_block(self, block_id: str) -> Block | None:
+        found = self._find_block(block_id)
+        if isinstance(found, Bad):
+            raise BadFileError(found.message)
+        return found
+
+    def _find_block(self, block_id: str) -> Block | Bad | None:
         path = block_path(check_block_id(block_id))
         sha = self.snap.blob_id(path)
         return None if sha is None else self._block(block_id, sha)
@@ -158,13 +188,15 @@ class View:
         return found
 
     def blocks(self) -> list[Block]:
-        return [
+        """Every valid block (the others are in ``problems``)."""
+        found = (
             self._block(path[len("blocks/") : -len(".md")], sha)
             for path, sha in self.snap.files("blocks")
             if path.endswith(".md")
-        ]
+        )
+        return [b for b in found if isinstance(b, Block)]
 
-    def _block(self, block_id: str, sha: str) -> Block:
+    def _block(self, block_id: str, sha: str) -> Block | Bad:
         def parse() -> Block:
             data = self.snap.repo.blob(sha)
             parsed = blockfmt.parse(
@@ -175,12 +207,32 @@ class View:
             )
             return replace(parsed, version=sha)
 
-        return self._cache.get(("block", block_id, sha, self.settings.default_limit), parse)
+        key = ("block", block_id, sha, self.settings.default_limit)
+        return self._checked(block_path(block_id), key, parse)
+
+    def _checked(self, path: str, key: tuple[Any, ...], parse: Callable[[], T]) -> T | Bad:
+        """The parse of a committed file, or (cached too) why it is bad."""
+
+        def make() -> T | Bad:
+            try:
+                return parse()
+            except ValidationError as e:
+                return Bad(f"{e}{introduced(self.snap, path)}")
+
+        found = self._cache.get(key, make)
+        if isinstance(found, Bad):
+            self.problems[path] = found.message
+            if self._seen is not None:
+                self._seen[path] = found.message
+        return found
 
     def find_agent(self, agent_id: str) -> Agent | None:
         path = agent_path(check_agent_id(agent_id))
         sha = self.snap.blob_id(path)
-        return None if sha is None else self._agent(agent_id, sha)
+        found = None if sha is None else self._agent(agent_id, sha)
+        if isinstance(found, Bad):
+            raise BadFileError(found.message)
+        return found
 
     def agent(self, agent_id: str) -> Agent:
         found = self.find_agent(agent_id)
@@ -189,26 +241,47 @@ class View:
         return found
 
     def agents(self) -> list[Agent]:
-        return [
+        """Every agent whose manifest is valid (the others are in ``problems``)."""
+        found = (
             self._agent(path[len("agents/") : -len(".yaml")], sha)
             for path, sha in self.snap.files("agents")
             if path.endswith(".yaml") and "/" not in path[len("agents/") :]
-        ]
+        )
+        return [a for a in found if isinstance(a, Agent)]
 
-    def _agent(self, agent_id: str, sha: str) -> Agent:
+    def _agent(self, agent_id: str, sha: str) -> Agent | Bad:
         def parse() -> Agent:
             data = self.snap.repo.blob(sha)
             return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
 
-        return self._cache.get(("agent", agent_id, sha), parse)
+        return self._checked(agent_path(agent_id), ("agent", agent_id, sha), parse)
 
     def attached(self, agent: Agent) -> list[Block]:
-        """The agent's blocks in manifest order (a missing block is skipped; check reports it)."""
-        found = (self.find_block(b) for b in agent.block_ids)
-        return [b for b in found if b is not None]
+        """The agent's valid blocks in manifest order (a missing block is skipped,
+        ``check`` reports it; an invalid one is in ``problems``)."""
+        found = (self._find_block(b) for b in agent.block_ids)
+        return [b for b in found if isinstance(b, Block)]
 
     def holders(self, block_id: str) -> list[Agent]:
         return [a for a in self.agents() if block_id in a.block_ids]
+
+    def path_clash(self, path: str, gone: Container[str] = ()) -> str | None:
+        """Why a new file cannot be written at ``path``: a directory it needs is a
+        file here, or it is a directory here (``gone``: files the same change
+        deletes). Writing it anyway would replace the other: block ``x.md/y``
+        needs a directory where block ``x`` has its file."""
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            above = "/".join(parts[:i])
+            first = next(self.snap.entries(above), None)
+            if first is not None and first[0] == above and above not in gone:
+                top, _, name = above.partition("/")
+                what = f"the file of block {name[:-3]!r}" if top == "blocks" else "a file"
+                return f"{path} needs a directory {above}/ where {what} is"
+        first = next((e for e in self.snap.entries(path) if e[0] not in gone), None)
+        if first is not None and first[0] != path:
+            return f"{path} is a directory here (of {first[0]})"
+        return None
 
     def check_labels(self, agent: Agent, pending: Mapping[str, Block] | None = None) -> None:
         """Refuse two attached blocks with one label: memory tools address blocks by label.
@@ -217,12 +290,46 @@ class View:
         """
         seen: dict[str, str] = {}
         for block_id in agent.block_ids:
-            found = (pending or {}).get(block_id) or self.find_block(block_id)
+            found = (pending or {}).get(block_id) or self._find_block(block_id)
             if found is None:
                 raise NotFoundError(f"block {block_id!r} does not exist")
+            if isinstance(found, Bad):
+                continue  # its own file is the problem, reported where it is read
             if found.label in seen:
                 raise ValidationError(
                     f"agent {agent.id!r} already has a block labelled {found.label!r} "
                     f"({seen[found.label]!r}); labels must be unique per agent"
                 )
             seen[found.label] = block_id
+
+
+def introduced(snap: Snapshot, path: str) -> str:
+    """`` (from commit C by AUTHOR)``: the commit that gave ``path`` what it holds
+    at ``snap`` (a file, a link, ...), found by walking back while a parent holds
+    the same (as ``git log -- path`` simplifies history); "" if nothing is there."""
+    from gitmem.gitcommit import CommitId
+    from gitmem.githistory import GitHistory
+
+    held = _object_at(snap, path)
+    if held is None or snap.commit is None:
+        return ""
+    history = GitHistory(snap.repo)
+    commit = snap.commit.decode()
+    for _ in range(ORIGIN_WALK):
+        entry = history.entry(commit)
+        same = (
+            p
+            for p in entry.parents
+            if _object_at(snap.repo.snapshot(CommitId(p.encode())), path) == held
+        )
+        parent = next(same, None)
+        if parent is None:
+            return f" (from commit {commit[:12]} by {entry.author})"
+        commit = parent
+    return f" (unchanged since commit {commit[:12]} or earlier)"
+
+
+def _object_at(snap: Snapshot, path: str) -> tuple[int, str] | None:
+    """The mode and id of what is at ``path`` if it is not a directory."""
+    found = next(snap.entries(path), None)
+    return (found[1], found[2]) if found is not None and found[0] == path else None

@@ -115,7 +115,7 @@ def status(
         return []
     states = _states(store, paths, staged)
     files = {s.path: _read(store, s) for s in states if not _unreadable(s)}
-    problems = check_files(store.view(), files, markers=True)
+    problems = check_files(store.view(), files)
     return [
         FileStatus(safefs.shown(s.path), _change(s), _unreadable(s) or problems.get(s.path))
         for s in states
@@ -235,7 +235,7 @@ def commit_edits(
                 refused[e.path] = merged.error
             else:
                 conflicts.append(Conflict(merged, theirs))
-        refused.update(check_files(view, files, markers=True))
+        refused.update(check_files(view, files))
         accepted = {p: d for p, d in files.items() if p not in refused}
         changed = {
             p: d

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import time
 import zlib
 from collections.abc import Callable
@@ -399,3 +400,115 @@ def test_check_store_changes_nothing(sample: gitmem.Client) -> None:
     assert len(report.problems) == 1
     assert git(sample.path, "status", "--porcelain", "--untracked-files=all") == before
     assert git(sample.path, "rev-parse", "HEAD") == head
+
+
+# -- one rule set ----------------------------------------------------------------
+#
+# Each case damages the sample store; every path that reads or takes files says
+# the same `path:line: message`: `gitmem status` and `gitmem commit` (files on
+# disk), `gitmem check` (on disk, then committed), the pre-commit hook, and a
+# pull in another deployment. ``disk``: whether gitmem reads the damage from disk
+# (an executable bit only matters once git stages it).
+
+ORG = "blocks/organization.md"
+WORKER = "agents/worker.yaml"
+MARKER = "unresolved conflict (<<<<<<< ... >>>>>>> lines); resolve it first"
+RULES: dict[str, tuple[str, Callable[[Path], object], str, bool]] = {
+    "unknown key": (
+        ORG,
+        lambda p: p.write_text(p.read_text().replace("read_only:", "readonly:")),
+        "blocks/organization.md:5: unknown key 'readonly' "
+        "(allowed: label, description, limit, read_only, metadata)",
+        True,
+    ),
+    "a leftover conflict marker": (
+        ORG,
+        lambda p: p.write_text(p.read_text() + "<<<<<<< yours\nEdited.\n"),
+        f"blocks/organization.md:10: {MARKER}",
+        True,
+    ),
+    "conflict markers in a manifest": (
+        WORKER,
+        lambda p: p.write_text(
+            p.read_text() + "<<<<<<< ours\nmodel: a\n=======\nmodel: b\n>>>>>>> theirs\n"
+        ),
+        f"agents/worker.yaml:12: {MARKER}",
+        True,
+    ),
+    "a manifest naming a missing block": (
+        WORKER,
+        lambda p: p.write_text(p.read_text().replace("- task_queue\n", "- task_queue\n- ghost\n")),
+        "agents/worker.yaml:8: block 'ghost' does not exist",
+        True,
+    ),
+    "an executable block": (
+        ORG,
+        lambda p: p.chmod(0o755),
+        "blocks/organization.md:1: is an executable file; blocks and manifests must be plain files",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RULES)
+def test_every_path_applies_one_rule_set_with_the_same_lines(
+    sample: gitmem.Client, tmp_path: Path, case: str
+) -> None:
+    path, damage, problem, disk = RULES[case]
+    hub = tmp_path / "hub.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(hub))
+    sample.add_remote("origin", str(hub))
+    sample.push()
+    other = gitmem.Client.clone(str(hub), tmp_path / "other")
+    damage(sample.path / path)
+
+    if disk:
+        assert [(s.path, s.problem) for s in sample.status()] == [(path, problem)]
+        assert sample.commit().refused == {path: problem}
+        assert problems(sample.path) == [f"{problem} (on disk; not committed)"]
+    refused = subprocess.run(
+        ["git", "commit", "-qam", "by hand"], cwd=sample.path, capture_output=True, text=True
+    )
+    assert (refused.returncode, refused.stderr.split("\n")[0]) == (1, problem)
+    git(sample.path, "commit", "-q", "--no-verify", "-am", "past the hook")
+    assert problems(sample.path) == [problem]
+    git(sample.path, "push", "-q", "origin", "main")
+    with pytest.raises(gitmem.ValidationError) as pulled:
+        other.pull()
+    commit = git(sample.path, "rev-parse", "HEAD")[:12]
+    by = f" (from commit {commit} by Pat Person <pat@example.com>)"
+    assert str(pulled.value).split("\n")[1] == problem + by
+    other.close()
+
+
+def test_a_clone_names_only_the_file_that_is_wrong(sample: gitmem.Client, tmp_path: Path) -> None:
+    hub = tmp_path / "hub.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(hub))
+    RULES["unknown key"][1](sample.path / ORG)
+    commit_all(sample.path)
+    git(sample.path, "push", "-q", str(hub), "main")
+    commit = git(sample.path, "rev-parse", "HEAD").strip()
+
+    with pytest.raises(gitmem.ValidationError) as refused:
+        gitmem.Client.clone(str(hub), tmp_path / "clone")
+
+    assert str(refused.value).split("\n") == [
+        "pull from origin/main refused; nothing was changed here:",
+        f"{RULES['unknown key'][2]} (from commit {commit[:12]} by Pat Person <pat@example.com>)",
+        "to fix: where that commit was made, correct the file on disk, then gitmem commit "
+        "and gitmem push (in a plain git clone: git commit -a, git push); then pull again",
+    ]
+    assert not (tmp_path / "clone").exists()
+
+
+def test_memory_tools_never_write_a_conflict_marker(sample: gitmem.Client) -> None:
+    memory = sample.agents.memory("worker")
+    with pytest.raises(gitmem.ValidationError) as refused:
+        memory.memory_insert("task_queue", "<<<<<<< yours")
+    assert str(refused.value) == f"block 'task_queue': value line 2: {MARKER}"
+    memory.memory_insert("task_queue", "Heading\n=======")  # Markdown, not a conflict
+    assert problems_of(sample.path) == []
+
+
+def problems_of(store: Path) -> list[str]:
+    return [str(p) for p in check_store(store).problems]

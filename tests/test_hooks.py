@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import gitmem
 from gitmem.cli import main
@@ -131,7 +131,7 @@ def test_the_hook_refuses_unresolved_conflict_markers_and_stray_files(
     assert refused.stderr.split("\n")[:2] == [
         "blocks/organization.md:7: unresolved conflict (<<<<<<< ... >>>>>>> lines); "
         "resolve it first",
-        "notes.txt: not a block or an agent manifest "
+        "notes.txt:1: not a block or an agent manifest "
         "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)",
     ]
 
@@ -243,19 +243,20 @@ def test_git_merge_of_real_conflicts_leaves_markers_and_fails(sample: gitmem.Cli
     assert_clean(store)
 
 
+def merge_driver(tmp_path: Path, base: bytes, ours: bytes, theirs: bytes) -> tuple[Result, Path]:
+    """Run the merge driver as git does on blocks/notes.md; the result is left in ours."""
+    files = [tmp_path / "O", tmp_path / "A", tmp_path / "B"]
+    for path, data in zip(files, (base, ours, theirs), strict=True):
+        path.write_bytes(data)
+    args = ["-C", str(tmp_path), "merge-driver", *map(str, files), "blocks/notes.md"]
+    return CliRunner().invoke(main, args), files[1]
+
+
 def test_the_merge_driver_refuses_a_merge_over_the_limit(tmp_path: Path) -> None:
     def block(value: str) -> bytes:
         return f"---\nlabel: notes\nlimit: 10\n---\n{value}\n".encode()
 
-    base, ours, theirs = tmp_path / "O", tmp_path / "A", tmp_path / "B"
-    base.write_bytes(block("abc"))
-    ours.write_bytes(block("abc\ndef"))
-    theirs.write_bytes(block("abc\nghi"))
-
-    done = CliRunner().invoke(
-        main,
-        ["-C", str(tmp_path), "merge-driver", str(base), str(ours), str(theirs), "blocks/notes.md"],
-    )
+    done, ours = merge_driver(tmp_path, block("abc"), block("abc\ndef"), block("abc\nghi"))
 
     assert done.exit_code == 1
     assert done.stderr == (
@@ -265,6 +266,24 @@ def test_the_merge_driver_refuses_a_merge_over_the_limit(tmp_path: Path) -> None
     assert ours.read_bytes() == (
         b"---\nlabel: notes\ndescription: ''\nlimit: 10\nread_only: false\n---\nabc\ndef\nghi\n"
     )
+
+
+def test_the_merge_driver_refuses_a_result_with_a_conflict_marker(tmp_path: Path) -> None:
+    """A side committed past the hook with a leftover marker merges cleanly by
+    lines; the result is still refused, with the line, as everywhere."""
+    done, ours = merge_driver(
+        tmp_path,
+        b"---\nlabel: notes\nlimit: 10\n---\nabc\n",
+        b"---\nlabel: notes\nlimit: 20\n---\nabc\n",
+        b"---\nlabel: notes\nlimit: 10\n---\nabc\n<<<<<<< yours\n",
+    )
+
+    assert done.exit_code == 1
+    assert done.stderr == (
+        "Error: blocks/notes.md:6: unresolved conflict (<<<<<<< ... >>>>>>> lines); "
+        "resolve it first; fix the merged file before committing\n"
+    )
+    assert ours.read_bytes() == b"---\nlabel: notes\nlimit: 20\n---\nabc\n<<<<<<< yours\n"
 
 
 @pytest.mark.parametrize("name", ["post-checkout", "../pre-commit"])

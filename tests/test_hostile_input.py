@@ -343,7 +343,7 @@ def test_a_fifo_in_place_of_a_block_does_not_hang_a_write(sample: gitmem.Client)
         ),
         (
             {"agents/w.yaml": b"name: w\nblocks: [ghost]\n"},
-            "agents/w.yaml:1: block 'ghost' does not exist",
+            "agents/w.yaml:2: block 'ghost' does not exist",
         ),
     ],
 )

@@ -264,3 +264,32 @@ def test_the_store_ignores_editors_temporary_files(tmp_path: Path) -> None:
     with gitmem.Client.clone(str(hub), tmp_path / "copy") as copy:
         assert (copy.path / ".gitignore").read_bytes() == (client.path / ".gitignore").read_bytes()
         assert_clean(copy.path)
+
+
+def test_an_id_whose_file_collides_with_another_blocks_is_refused_before_writing(
+    client: gitmem.Client,
+) -> None:
+    """Block ``x.md/y`` needs a directory ``blocks/x.md/``, which is block ``x``'s file."""
+    client.blocks.create(label="x", id="x")
+    client.blocks.create(label="deep", id="a.md/b")
+    before = commits(client.path)
+    refusals = {
+        lambda: client.blocks.create(label="y", id="x.md/y"): (
+            "block id 'x.md/y' cannot be used: blocks/x.md/y.md needs a directory "
+            "blocks/x.md/ where the file of block 'x' is"
+        ),
+        lambda: client.blocks.create(label="a", id="a"): (
+            "block id 'a' cannot be used: blocks/a.md is a directory here (of blocks/a.md/b.md)"
+        ),
+        lambda: client.agents.create(name="x.md", memory_blocks=[{"label": "persona"}]): (
+            "block id 'x.md/persona' cannot be used: blocks/x.md/persona.md needs a "
+            "directory blocks/x.md/ where the file of block 'x' is"
+        ),
+    }
+    for create, message in refusals.items():
+        with pytest.raises(ValidationError) as refused:
+            create()
+        assert str(refused.value) == message
+    assert commits(client.path) == before
+    assert [b.id for b in client.blocks.list()] == ["a.md/b", "x"]
+    assert_clean(client.path)

@@ -28,6 +28,10 @@ from tests.conftest import assert_clean, git
 ORG = "blocks/organization.md"
 QUEUE = "blocks/task_queue.md"
 T1 = "[done] T-1: Summarise last week's support tickets"
+TO_FIX = (
+    "to fix: where that commit was made, correct the file on disk, then gitmem commit "
+    "and gitmem push (in a plain git clone: git commit -a, git push); then pull again"
+)
 
 
 @dataclass
@@ -186,10 +190,17 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     assert done.exit_code == 1
     assert done.stderr == (
         "Error: pull from origin/main refused; nothing was changed here:\n"
-        "blocks/system_config.md:7: value is too long: 86 characters requested, 20 allowed\n"
+        "blocks/system_config.md:7: value is too long: 86 characters requested, 20 allowed"
+        f" (from commit {head(world.c)[:12]} by Pat Person <pat@example.com>)\n{TO_FIX}\n"
     )
     assert snapshot(world.a.path) == before
     assert_clean(world.a.path)
+
+    # What the message says fixes it does.
+    path.write_text(path.read_text().replace("limit: 20", "limit: 200"))
+    commit_in_c(world, "a limit the value fits")
+    assert world.a.pull().how == "fast-forward"
+    assert world.a.blocks.retrieve("system_config").limit == 200
 
 
 @pytest.mark.parametrize(
@@ -197,11 +208,11 @@ def test_an_over_limit_block_pushed_with_hooks_bypassed_is_refused(world: World)
     [
         (
             lambda c: (c / "blocks/link.md").symlink_to("organization.md"),
-            "blocks/link.md: is a symlink; blocks and manifests must be plain files",
+            "blocks/link.md:1: is a symbolic link; gitmem never follows links in the store",
         ),
         (
             lambda c: (c / "run.sh").write_text("echo hello\n"),
-            "run.sh: not a block or an agent manifest "
+            "run.sh:1: not a block or an agent manifest "
             "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)",
         ),
         (
@@ -238,6 +249,7 @@ def test_files_that_are_not_valid_blocks_are_refused(
 
     assert str(refused.value) == (
         f"pull from origin/main refused; nothing was changed here:\n{problem}"
+        f" (from commit {head(world.c)[:12]} by Pat Person <pat@example.com>)\n{TO_FIX}"
     )
     assert snapshot(world.a.path) == before
 
@@ -551,3 +563,39 @@ def test_a_rejected_push_is_json_with_json(world: World) -> None:
     )
     assert (done.exit_code, done.stderr) == (3, f"Error: {message}\n")
     assert json.loads(done.stdout) == {"error": message, "conflicts": []}
+
+
+def test_a_pulled_block_whose_file_collides_with_ours_is_refused(world: World) -> None:
+    """Ids are lower case, so case twins (``Notes.md``) are refused as bad ids; a
+    path that needs our block's file as its directory is refused as a clash."""
+    world.a.blocks.create(label="x", id="x")
+    world.b.blocks.create(label="y", id="x.md/y")
+    world.b.push()
+    before = snapshot(world.a.path)
+
+    with pytest.raises(gitmem.ValidationError) as refused:
+        world.a.pull()
+
+    assert str(refused.value).split("\n")[:2] == [
+        "pull from origin/main refused; nothing was changed here:",
+        "blocks/x.md/y.md:1: blocks/x.md/y.md needs a directory blocks/x.md/ where the "
+        f"file of block 'x' is (from commit {head(world.b.path)[:12]} by Pat Person "
+        "<pat@example.com>)",
+    ]
+    assert snapshot(world.a.path) == before
+    assert world.a.blocks.retrieve("x").label == "x"
+
+
+def test_a_block_replaced_by_a_directory_of_that_name_arrives(world: World) -> None:
+    """Not a clash: the same change deletes block ``x``, whose file was in the way."""
+    world.a.blocks.create(label="x", id="x")
+    world.a.push()
+    world.b.pull()
+    world.b.blocks.delete("x")
+    world.b.blocks.create(label="y", id="x.md/y")
+    world.b.push()
+
+    assert world.a.pull().how == "fast-forward"
+
+    assert [b.id for b in world.a.blocks.list() if b.id.startswith("x")] == ["x.md/y"]
+    assert_clean(world.a.path)

@@ -390,8 +390,8 @@ def test_a_manifest_edit_attaches_and_labels_stay_unique_per_agent(
     assert done.exit_code == 1
     assert done.stdout == "committed agents/worker.yaml\n"
     assert done.stderr.startswith(
-        "blocks/worker/persona.md:2: agent 'worker' already has a block labelled "
-        "'organization' ('worker/persona'); labels must be unique per agent\n"
+        "blocks/worker/persona.md:2: in agent 'worker', blocks 'worker/persona' and "
+        "'organization' are both labelled 'organization'; labels must be unique per agent\n"
     )
     assert sample.agents.retrieve("worker").block_ids[-1] == "user_preferences"
 
@@ -458,6 +458,13 @@ def agent_cli(store: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "gitmem", "-C", str(store), *args]
 
 
+def agent_replaces_hours(store: Path) -> list[str]:
+    """An agent's change, run while the editor is open, that conflicts with the person's."""
+    return agent_cli(
+        store, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
+    )
+
+
 def test_edit_commits_the_saved_block_as_the_person(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
@@ -489,9 +496,7 @@ def test_edit_merges_with_a_change_made_while_the_editor_was_open(
 def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
-    replace = agent_cli(
-        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
-    )
+    replace = agent_replaces_hours(sample.path)
     plan = editor({"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]}, {"save": False})
 
     done = cli(sample.path, "edit", "organization")
@@ -521,9 +526,7 @@ def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
 def test_edit_commits_a_resolved_conflict(
     sample: gitmem.Client, editor: Callable[..., Path]
 ) -> None:
-    replace = agent_cli(
-        sample.path, "memory", "replace", "worker", "organization", "08:00-18:00", "07:00-19:00"
-    )
+    replace = agent_replaces_hours(sample.path)
     plan = editor(
         {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
         {"write": "---\nlabel: organization\n---\nSupport hours: 08:00-20:00 CET.\n"},
@@ -535,6 +538,31 @@ def test_edit_commits_a_resolved_conflict(
     assert "<<<<<<< yours" in (plan / "seen-1.md").read_text()
     assert sample.blocks.retrieve("organization").value == "Support hours: 08:00-20:00 CET."
     assert_clean(sample.path)
+
+
+def test_edit_refuses_a_half_resolved_conflict(
+    sample: gitmem.Client, editor: Callable[..., Path]
+) -> None:
+    """Reproduction 11: a leftover ``<<<<<<< yours`` line is not committed."""
+    replace = agent_replaces_hours(sample.path)
+    plan = editor(
+        {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
+        {"write": "---\nlabel: organization\n---\n<<<<<<< yours\nSupport hours: 08:00-20:00\n"},
+        {"save": False},
+    )
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 3
+    assert (
+        (plan / "seen-2.md")
+        .read_text()
+        .startswith(
+            "---\n# gitmem: your edit was not saved: blocks/organization.md:4: unresolved "
+            "conflict (<<<<<<< ... >>>>>>> lines); resolve it first\n"
+        )
+    )
+    assert "07:00-19:00" in sample.blocks.retrieve("organization").value
 
 
 def test_edit_reopens_an_invalid_save_and_giving_up_keeps_the_copy(

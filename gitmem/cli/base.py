@@ -82,6 +82,7 @@ class _Group(click.Group):
         except CorruptError as e:
             raise _Failed(f"{e} (run 'gitmem check')") from None
         except GitmemError as e:
+            ctx.meta["gitmem.error"] = str(e)
             raise _Failed(str(e)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -98,10 +99,19 @@ class _Group(click.Group):
 def client_of(ctx: click.Context) -> Any:
     from gitmem.client import Client
 
-    obj = ctx.find_root().obj
+    root = ctx.find_root()
+    obj = root.obj
     if obj.get("client") is None:
-        obj["client"] = ctx.with_resource(Client(obj["path"]))
+        client = obj["client"] = root.with_resource(Client(obj["path"]))
+        root.call_on_close(lambda: _warn(client.skipped(), root.meta.get("gitmem.error", "")))
     return obj["client"]
+
+
+def _warn(skipped: list[str], error: str) -> None:
+    """Say once, on stderr, which committed files the command skipped as not valid
+    (not again when the command's error says it)."""
+    for problem in (p for p in skipped if p not in error):
+        click.echo(f"warning: skipped {problem}; fix the file, then gitmem commit", err=True)
 
 
 def _json(value: Any) -> str:
