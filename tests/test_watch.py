@@ -543,3 +543,28 @@ def test_a_long_diff_is_cut_and_says_how_much_is_left() -> None:
     assert diff.startswith("@@ -0,0 +1,100 @@\n+line 0 ")
     assert len(diff) <= 1000 + len("\n... (91 more lines)")
     assert diff.endswith("\n... (91 more lines)")
+
+
+def test_two_watchers_cannot_hold_one_cursor(sample: gitmem.Client, watch: type[Watch]) -> None:
+    first = watch(sample.path, "--cursor", "worker")
+
+    second = subprocess.run(
+        [sys.executable, "-m", "gitmem", "-C", str(sample.path), "watch", "--cursor", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+
+    assert (second.returncode, second.stdout, second.stderr) == (
+        1,
+        "",
+        f"Error: cursor 'worker' is held by another watcher (pid {first.proc.pid}); "
+        "stop it or use another --cursor\n",
+    )
+    with sample.watch(cursor="other"):  # another cursor is free
+        pass
+    first.stop()
+    with sample.watch(cursor="worker") as watcher:  # free again once its watcher stopped
+        with pytest.raises(gitmem.GitmemError, match="is held by another watcher"):
+            sample.watch(cursor="worker")
+        assert watcher.last == git(sample.path, "rev-parse", "HEAD").strip().encode()
