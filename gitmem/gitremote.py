@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,11 @@ from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
+from dulwich.pack import load_pack_index
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from gitmem import gitcheck
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
 from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
@@ -166,15 +168,60 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
         return [sha] if sha and sha not in objects else []
 
     with _talking_to(remote.url), _transferring(repo):
-        client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
-    sha = advertised[-1] if advertised else None
-    if sha is None:
-        return None
-    if sha not in objects:
-        raise GitmemError(f"{remote.url}: did not send commit {sha.decode()} of {remote.label}")
-    if remote.tracking is not None:
-        _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
+        had = _packs(repo)
+        try:
+            client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+        # dulwich could not even read or index it. (1.2 raises ValueError for a
+        # commit header line without a space.)
+        except (*gitcheck.MALFORMED, ValueError) as e:
+            raise _refused(remote, f"an object it sent is malformed: {e}") from None
+        sha = advertised[-1] if advertised else None
+        if sha is None:
+            return None
+        arrived = _packs(repo) - had
+        problem = gitcheck.arrived_problem(repo.git, sha, _objects_in(repo, arrived))
+        if problem is not None:
+            _drop(repo, arrived)
+            raise _refused(remote, problem)
+        if remote.tracking is not None:
+            _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
     return sha
+
+
+def _refused(remote: Remote, problem: str) -> ValidationError:
+    return ValidationError(f"{remote.label} refused: {problem}; nothing was changed here")
+
+
+def _packs(repo: GitRepo) -> set[str]:
+    """The store's packs, by path without the ``.pack``."""
+    pack_dir = repo.git.object_store.pack_dir
+    return {
+        os.path.join(pack_dir, name.removesuffix(".pack"))
+        for name in os.listdir(pack_dir)
+        if name.endswith(".pack")
+    }
+
+
+def _objects_in(repo: GitRepo, packs: set[str]) -> list[ObjectID]:
+    found: list[ObjectID] = []
+    for base in packs:
+        index = load_pack_index(base + ".idx", repo.git.object_format)
+        try:
+            found += index
+        finally:
+            index.close()
+    return found
+
+
+def _drop(repo: GitRepo, packs: set[str]) -> None:
+    """Delete packs a refused fetch wrote: nothing refers to their objects (we
+    hold the transfer lock, and nothing was merged), and ``git fsck`` would
+    report them."""
+    repo.git.object_store.close()  # forget the open packs; they are opened again on use
+    for base in packs:
+        for ext in (".pack", ".idx", ".rev", ".bitmap", ".keep"):
+            with suppress(FileNotFoundError):
+                os.remove(base + ext)
 
 
 @contextmanager

@@ -1,0 +1,192 @@
+"""Hostile remotes: objects git fsck would refuse, and branches that name no
+commit, crafted in a bare hub with the git CLI. A pull or a clone refuses each
+in one line (exit 1) and changes nothing; git fsck stays clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import gitmem
+from gitmem.cli import main
+from tests.conftest import assert_clean, git
+from tests.test_sync import snapshot
+
+Entry = tuple[str, str, str]  # (mode, name, object id), as in a raw tree
+EVE = "Eve <eve@example.com> 1700000000 +0000"
+
+
+@dataclass
+class Hub:
+    """A bare hub a store pushed to, whose objects and branch a test forges."""
+
+    path: Path
+    head: str
+
+    def write(self, kind: str, raw: bytes) -> str:
+        """Write an object as it is (hash-object --literally): nobody checks it."""
+        done = subprocess.run(
+            ["git", "hash-object", "-t", kind, "--literally", "-w", "--stdin"],
+            cwd=self.path,
+            input=raw,
+            capture_output=True,
+            check=True,
+        )
+        return done.stdout.decode().strip()
+
+    def tree(self, entries: list[Entry]) -> str:
+        """A tree with ``entries`` as given: in this order, twice if given twice."""
+        return self.write(
+            "tree", b"".join(f"{m} {n}\0".encode() + bytes.fromhex(s) for m, n, s in entries)
+        )
+
+    def entries(self, spec: str) -> list[Entry]:
+        found = []
+        for line in git(self.path, "ls-tree", spec).splitlines():
+            meta, name = line.split("\t")
+            mode, _, sha = meta.split()
+            found.append((mode.lstrip("0"), name, sha))
+        return found
+
+    def commit(self, tree: str, author: str = EVE, header: str = "") -> str:
+        raw = f"tree {tree}\nparent {self.head}\n{header}author {author}\ncommitter {EVE}\n"
+        return self.write("commit", f"{raw}\nhostile\n".encode())
+
+    def with_blocks(self, blocks: list[Entry]) -> str:
+        """A commit of the head's tree, with blocks/ made of ``blocks``."""
+        new = self.tree(blocks)
+        top = [(m, n, new if n == "blocks" else s) for m, n, s in self.entries("main")]
+        return self.commit(self.tree(top))
+
+    def point(self, sha: str) -> None:
+        """Move main to ``sha``, whatever it is (git update-ref refuses a non-commit)."""
+        (self.path / "refs/heads/main").write_text(sha + "\n")
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[tuple[Hub, gitmem.Client]]:
+    path = tmp_path / "hub.git"
+    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(path))
+    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
+        a.add_remote("origin", str(path))
+        a.push()
+        yield Hub(path, git(path, "rev-parse", "main").strip()), a
+
+
+def run(transport: str, *args: str) -> tuple[int, str, str]:
+    """gitmem's exit code, stdout and stderr; over ssh in a process of its own:
+    dulwich 1.2 leaves the temporary file of a refused thin pack unclosed."""
+    if transport == "path":
+        done = CliRunner().invoke(main, list(args))
+        return done.exit_code, done.stdout, done.stderr
+    ran = subprocess.run([sys.executable, "-m", "gitmem", *args], capture_output=True, text=True)
+    return ran.returncode, ran.stdout, ran.stderr
+
+
+def duplicate_entry(hub: Hub, transport: str) -> tuple[str, str]:
+    """blocks/dup.md twice: a symlink to /etc/passwd, then a valid block."""
+    link = hub.write("blob", b"/etc/passwd")
+    block = hub.write("blob", b"---\nlabel: dup\n---\nhello\n")
+    blocks = [*hub.entries("main:blocks"), ("120000", "dup.md", link), ("100644", "dup.md", block)]
+    blocks.sort(key=lambda e: e[1])
+    problem = f"tree {hub.tree(blocks)} is malformed: duplicate entry b'dup.md'"
+    return hub.with_blocks(blocks), problem
+
+
+def unsorted_entries(hub: Hub, transport: str) -> tuple[str, str]:
+    blocks = list(reversed(hub.entries("main:blocks")))
+    return hub.with_blocks(blocks), f"tree {hub.tree(blocks)} is malformed: entries not sorted"
+
+
+def overflowing_date(hub: Hub, transport: str) -> tuple[str, str]:
+    tree = git(hub.path, "rev-parse", "main^{tree}").strip()
+    commit = hub.commit(tree, author="Eve <eve@example.com> 99999999999999999999 +0000")
+    limit = 2**63 - 1
+    return commit, f"commit {commit} is malformed: Date field should not exceed {limit}"
+
+
+def garbage_header(hub: Hub, transport: str) -> tuple[str, str]:
+    tree = git(hub.path, "rev-parse", "main^{tree}").strip()
+    commit = hub.commit(tree, header="garbage here\n")
+    return commit, f"commit {commit} is malformed: unexpected author"
+
+
+def unparsable_header(hub: Hub, transport: str) -> tuple[str, str]:
+    """A header line without a space: dulwich reads no further than that."""
+    tree = git(hub.path, "rev-parse", "main^{tree}").strip()
+    unreadable = {
+        "path": "invalid object header",
+        "ssh": "not enough values to unpack (expected 2, got 1)",
+    }
+    return hub.commit(tree, header="garbage\n"), (
+        f"an object it sent is malformed: {unreadable[transport]}"
+    )
+
+
+def a_blob(hub: Hub, transport: str) -> tuple[str, str]:
+    return hub.write("blob", b"not a commit\n"), "it names a blob, not a commit"
+
+
+def a_tree(hub: Hub, transport: str) -> tuple[str, str]:
+    return git(hub.path, "rev-parse", "main^{tree}").strip(), "it names a tree, not a commit"
+
+
+SSH = """#!/bin/sh
+# A stand-in for ssh: run the git command (the last argument) on this machine.
+for command; do :; done
+exec sh -c "$command"
+"""
+
+
+FORGES = [
+    duplicate_entry,
+    unsorted_entries,
+    overflowing_date,
+    garbage_header,
+    unparsable_header,
+    a_blob,
+    a_tree,
+]
+
+
+@pytest.mark.parametrize(
+    ("forge", "transport"),
+    [(f, "path") for f in FORGES] + [(f, "ssh") for f in (duplicate_entry, unparsable_header)],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_a_hostile_branch_is_refused_in_one_line_by_pull_and_clone(
+    hub: tuple[Hub, gitmem.Client],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    forge: Callable[[Hub, str], tuple[str, str]],
+    transport: str,
+) -> None:
+    remote, a = hub
+    url = str(remote.path)
+    if transport == "ssh":
+        ssh = tmp_path / "fake-ssh"
+        ssh.write_text(SSH)
+        ssh.chmod(0o755)
+        monkeypatch.setenv("GIT_SSH_COMMAND", str(ssh))
+        url = f"ssh://localhost{remote.path}"
+        git(a.path, "remote", "set-url", "origin", url)
+    sha, problem = forge(remote, transport)
+    remote.point(sha)
+    before = snapshot(a.path)
+    tracking = git(a.path, "rev-parse", "origin/main")
+
+    pulled = run(transport, "-C", str(a.path), "pull")
+    cloned = run(transport, "-C", str(tmp_path), "clone", url, "b")
+
+    refusal = f"Error: origin/main refused: {problem}; nothing was changed here\n"
+    assert pulled == cloned == (1, "", refusal)
+    assert snapshot(a.path) == before
+    assert git(a.path, "rev-parse", "origin/main") == tracking
+    assert_clean(a.path)  # git fsck: nothing of what came was kept
+    assert not (tmp_path / "b").exists()
