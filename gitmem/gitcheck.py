@@ -18,6 +18,7 @@ from dulwich.repo import Repo
 from gitmem.gitlock import STALE_SECONDS
 
 _GITLINK = 0o160000
+ATTRIBUTES_LINE = 2048  # git fsck refuses .gitattributes lines this long (gitattributesLineLength)
 MALFORMED = (FileFormatException, ChecksumMismatch, zlib.error)  # what a damaged object raises
 
 
@@ -99,6 +100,7 @@ def arrived_problem(git: Repo, tip: ObjectID, arrived: Iterable[ObjectID]) -> st
     objects = git.object_store
     found: dict[ObjectID, bytes] = {}  # arrived object -> its kind
     named: list[tuple[str, ObjectID, bytes]] = []  # (who names it, object, kind wanted)
+    attributes: list[ObjectID] = []  # the blobs of .gitattributes files
     for sha in dict.fromkeys([tip, *arrived]):
         try:
             obj = strict(git, sha)
@@ -116,6 +118,7 @@ def arrived_problem(git: Repo, tip: ObjectID, arrived: Iterable[ObjectID]) -> st
                 for e in obj.iteritems()
                 if e.mode != _GITLINK
             ]
+            attributes += [e.sha for e in obj.iteritems() if e.path == b".gitattributes"]
     if found[tip] != b"commit":
         return f"it names a {found[tip].decode()}, not a commit"
     for who, sha, wanted in named:
@@ -124,6 +127,11 @@ def arrived_problem(git: Repo, tip: ObjectID, arrived: Iterable[ObjectID]) -> st
         if found.get(sha, wanted) != wanted:
             kind = found[sha].decode()
             return f"{who} names {sha.decode()} as a {wanted.decode()}, but it is a {kind}"
+    for sha in attributes:
+        if found.get(sha) == b"blob":
+            blob = objects[sha].as_raw_string()
+            if any(len(line) >= ATTRIBUTES_LINE for line in blob.splitlines()):
+                return f"blob {sha.decode()} (.gitattributes) has lines too long for git to read"
     return None
 
 

@@ -190,3 +190,74 @@ def test_a_hostile_branch_is_refused_in_one_line_by_pull_and_clone(
     assert git(a.path, "rev-parse", "origin/main") == tracking
     assert_clean(a.path)  # git fsck: nothing of what came was kept
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        ("* merge=union\n", "'* merge=union'"),
+        ("blocks/**/*.md merge=gitmem\nblocks/**/*.md -merge\n", "'blocks/**/*.md -merge'"),
+        ("*.md filter=evil\n", "'*.md filter=evil'"),
+        (
+            "*.txt working-tree-encoding=UTF-16\n",
+            "'*.txt working-tree-encoding=UTF-16'",
+        ),
+    ],
+    ids=["union", "unset", "filter", "encoding"],
+)
+def test_gitattributes_from_a_remote_may_set_only_gitmems_own(
+    hub: tuple[Hub, gitmem.Client], tmp_path: Path, attributes: str, problem: str
+) -> None:
+    remote, a = hub
+    git(tmp_path, "clone", "-q", str(remote.path), "c")  # plain git, no hooks
+    (tmp_path / "c/.gitattributes").write_text(attributes)
+    git(tmp_path / "c", "commit", "-q", "-am", "attributes")
+    git(tmp_path / "c", "push", "-q")
+    before = snapshot(a.path)
+
+    done = run("path", "-C", str(a.path), "pull")
+
+    line = attributes.splitlines().index(problem.strip("'")) + 1
+    assert done == (
+        1,
+        "",
+        "Error: pull from origin/main refused; nothing was changed here:\n"
+        f".gitattributes:{line}: {problem} is not one of gitmem's own attributes "
+        "(blocks/**/*.md merge=gitmem; agents/*.yaml merge=gitmem), the only ones a store "
+        "may set\n",
+    )
+    assert snapshot(a.path) == before
+
+
+def test_gitattributes_keep_gitmems_own_with_comments_and_nothing_large(
+    hub: tuple[Hub, gitmem.Client], tmp_path: Path
+) -> None:
+    remote, a = hub
+    git(tmp_path, "clone", "-q", str(remote.path), "c")
+    attributes = tmp_path / "c/.gitattributes"
+    attributes.write_text("# set by gitmem\n" + attributes.read_text().replace(" ", "   "))
+    git(tmp_path / "c", "commit", "-q", "-am", "a comment")
+    git(tmp_path / "c", "push", "-q")
+    assert a.pull().how == "fast-forward"
+
+    attributes.write_text("# a comment\n" * 500)
+    git(tmp_path / "c", "commit", "-q", "-am", "a large file")
+    git(tmp_path / "c", "push", "-q")
+    with pytest.raises(gitmem.ValidationError) as refused:
+        a.pull()
+    assert str(refused.value).splitlines()[1] == (
+        ".gitattributes:1: 6000 bytes, more than the 4096 allowed; it may only set "
+        "gitmem's own attributes"
+    )
+    # A line git itself cannot read is refused with what arrived, as git fsck would.
+    attributes.write_text("#" * 3000 + "\n")
+    git(tmp_path / "c", "commit", "-q", "-am", "a long line")
+    git(tmp_path / "c", "push", "-q")
+    blob = git(tmp_path / "c", "rev-parse", "HEAD:.gitattributes").strip()
+    with pytest.raises(gitmem.ValidationError) as refused:
+        a.pull()
+    assert str(refused.value) == (
+        f"origin/main refused: blob {blob} (.gitattributes) has lines too long for git to "
+        "read; nothing was changed here"
+    )
+    assert_clean(a.path)
