@@ -100,13 +100,7 @@ print(len(again.history()))
 """
 
 
-def test_a_program_that_never_closes_its_client_exits_quietly(tmp_path: Path) -> None:
-    hub = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(hub))
-    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
-        a.add_remote("origin", str(hub))
-        a.push()
-
+def test_a_program_that_never_closes_its_client_exits_quietly(tmp_path: Path, hub: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-W", "default", "-c", UNCLOSED, str(hub), str(tmp_path / "b")],
         capture_output=True,

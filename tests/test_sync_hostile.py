@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +70,8 @@ class Hub:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[tuple[Hub, gitmem.Client]]:
-    path = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(path))
-    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
-        a.add_remote("origin", str(path))
-        a.push()
-        yield Hub(path, git(path, "rev-parse", "main").strip()), a
+def forged(hub: Path, sample: gitmem.Client) -> tuple[Hub, gitmem.Client]:
+    return Hub(hub, git(hub, "rev-parse", "main").strip()), sample
 
 
 def run(transport: str, *args: str) -> tuple[int, str, str]:
@@ -161,13 +156,13 @@ FORGES = [
     ids=lambda v: getattr(v, "__name__", v),
 )
 def test_a_hostile_branch_is_refused_in_one_line_by_pull_and_clone(
-    hub: tuple[Hub, gitmem.Client],
+    forged: tuple[Hub, gitmem.Client],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     forge: Callable[[Hub, str], tuple[str, str]],
     transport: str,
 ) -> None:
-    remote, a = hub
+    remote, a = forged
     url = str(remote.path)
     if transport == "ssh":
         ssh = tmp_path / "fake-ssh"
@@ -206,9 +201,9 @@ def test_a_hostile_branch_is_refused_in_one_line_by_pull_and_clone(
     ids=["union", "unset", "filter", "encoding"],
 )
 def test_gitattributes_from_a_remote_may_set_only_gitmems_own(
-    hub: tuple[Hub, gitmem.Client], tmp_path: Path, attributes: str, problem: str
+    forged: tuple[Hub, gitmem.Client], tmp_path: Path, attributes: str, problem: str
 ) -> None:
-    remote, a = hub
+    remote, a = forged
     git(tmp_path, "clone", "-q", str(remote.path), "c")  # plain git, no hooks
     (tmp_path / "c/.gitattributes").write_text(attributes)
     git(tmp_path / "c", "commit", "-q", "-am", "attributes")
@@ -230,9 +225,9 @@ def test_gitattributes_from_a_remote_may_set_only_gitmems_own(
 
 
 def test_gitattributes_keep_gitmems_own_with_comments_and_nothing_large(
-    hub: tuple[Hub, gitmem.Client], tmp_path: Path
+    forged: tuple[Hub, gitmem.Client], tmp_path: Path
 ) -> None:
-    remote, a = hub
+    remote, a = forged
     git(tmp_path, "clone", "-q", str(remote.path), "c")
     attributes = tmp_path / "c/.gitattributes"
     attributes.write_text("# set by gitmem\n" + attributes.read_text().replace(" ", "   "))
