@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,10 @@ from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
-from dulwich.pack import load_pack_index
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from gitmem import gitcheck
+from gitmem import gitcheck, gitincoming
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
 from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
@@ -168,7 +167,7 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
         return [sha] if sha and sha not in objects else []
 
     with _talking_to(remote.url), _transferring(repo):
-        had = _packs(repo)
+        had = gitincoming.packs(repo)
         try:
             client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
         # dulwich could not even read or index it. (1.2 raises ValueError for a
@@ -178,10 +177,8 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
         sha = advertised[-1] if advertised else None
         if sha is None:
             return None
-        arrived = _packs(repo) - had
-        problem = gitcheck.arrived_problem(repo.git, sha, _objects_in(repo, arrived))
+        problem = gitincoming.refusal(repo, sha, had)
         if problem is not None:
-            _drop(repo, arrived)
             raise _refused(remote, problem)
         if remote.tracking is not None:
             _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
@@ -190,38 +187,6 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
 
 def _refused(remote: Remote, problem: str) -> ValidationError:
     return ValidationError(f"{remote.label} refused: {problem}; nothing was changed here")
-
-
-def _packs(repo: GitRepo) -> set[str]:
-    """The store's packs, by path without the ``.pack``."""
-    pack_dir = repo.git.object_store.pack_dir
-    return {
-        os.path.join(pack_dir, name.removesuffix(".pack"))
-        for name in os.listdir(pack_dir)
-        if name.endswith(".pack")
-    }
-
-
-def _objects_in(repo: GitRepo, packs: set[str]) -> list[ObjectID]:
-    found: list[ObjectID] = []
-    for base in packs:
-        index = load_pack_index(base + ".idx", repo.git.object_format)
-        try:
-            found += index
-        finally:
-            index.close()
-    return found
-
-
-def _drop(repo: GitRepo, packs: set[str]) -> None:
-    """Delete packs a refused fetch wrote: nothing refers to their objects (we
-    hold the transfer lock, and nothing was merged), and ``git fsck`` would
-    report them."""
-    repo.git.object_store.close()  # forget the open packs; they are opened again on use
-    for base in packs:
-        for ext in (".pack", ".idx", ".rev", ".bitmap", ".keep"):
-            with suppress(FileNotFoundError):
-                os.remove(base + ext)
 
 
 @contextmanager

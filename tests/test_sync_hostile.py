@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import gitmem
+from gitmem import gitincoming
 from gitmem.cli import main
 from tests.conftest import assert_clean, git
 from tests.test_sync import snapshot
@@ -255,4 +256,36 @@ def test_gitattributes_keep_gitmems_own_with_comments_and_nothing_large(
         f"origin/main refused: blob {blob} (.gitattributes) has lines too long for git to "
         "read; nothing was changed here"
     )
+    assert_clean(a.path)
+
+
+def test_a_refused_pack_leaves_a_blob_the_branch_took_from_it(
+    forged: tuple[Hub, gitmem.Client], client: gitmem.Client
+) -> None:
+    remote, a = forged
+    # A block's file, as gitmem writes it, also in the hostile pack.
+    client.blocks.create(label="twin", value="the same bytes")
+    twin = remote.write("blob", (client.path / "blocks/twin.md").read_bytes())
+    unsorted = list(reversed([*remote.entries("main:blocks"), ("100644", "twin.md", twin)]))
+    commit = remote.with_blocks(unsorted)
+    tree = git(remote.path, "rev-parse", f"{commit}^{{tree}}").strip()
+    blocks = remote.tree(unsorted)
+    had = gitincoming.packs(a._store.repo)
+    subprocess.run(  # what a fetch writes: one pack of what the remote had and we lacked
+        ["git", "pack-objects", "-q", str(a.path / ".git/objects/pack/pack")],
+        cwd=remote.path,
+        input="\n".join([commit, tree, blocks, twin]),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    # Meanwhile an agent writes that block: the blob is in a pack, so it is not written again.
+    a.blocks.create(label="twin", value="the same bytes")
+    assert not (a.path / ".git/objects" / twin[:2] / twin[2:]).exists()
+
+    problem = gitincoming.refusal(a._store.repo, commit.encode(), had)
+
+    assert problem == f"tree {blocks} is malformed: entries not sorted"
+    assert gitincoming.packs(a._store.repo) == had
+    assert a.blocks.retrieve("twin").value == "the same bytes"
     assert_clean(a.path)
