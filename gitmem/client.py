@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,10 @@ class Client:
 
     def _attach(self, store: Store) -> None:
         self._store = store
+        # A program that never closes its client still exits quietly: the store
+        # is closed when the client is collected, or at exit before the
+        # interpreter's teardown (where dulwich's __del__ would print errors).
+        self._closer = weakref.finalize(self, store.close)
         self._history = History(store)
         self.blocks = Blocks(store, self._history)
         self.agents = Agents(store)
@@ -181,7 +186,7 @@ class Client:
         return Watcher(self.path, agents=agents, cursor=cursor, commit=commit, report=report)
 
     def close(self) -> None:
-        self._store.close()
+        self._closer()
 
     def __enter__(self) -> Client:
         return self

@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from gitmem.block import Block, block_path
+from gitmem.block import Block, block_path, dump
 from gitmem.errors import GitmemError
 from gitmem.gitcommit import LogEntry
 from gitmem.validate import agent_id_of, block_id_of
@@ -26,7 +26,8 @@ class Event:
     ``parent``): ``kind`` is one of KINDS, ``op`` the operation (``git`` for a
     commit made without gitmem, ``merge`` for such a merge), ``author`` who made
     it (``Name <email>``), ``time`` when (Unix seconds), ``diff`` the change of
-    the value as a unified diff without file headers ("" when it did not change)."""
+    the value as a unified diff without file headers ("" when it did not change);
+    when the front matter changed too, the diff of the whole file."""
 
     kind: str
     agent: str
@@ -83,7 +84,7 @@ def events(
                 continue
             was, now = _block(before, block_id, report), _block(after, block_id, report)
             label = now.label if now else was.label if was else ""
-            diff = value_diff(was.value if was else "", now.value if now else "")
+            diff = _diff(was, now)
             if kind in ("attached", "detached"):
                 diff = ""
             found.append(
@@ -141,6 +142,19 @@ def _block(view: View, block_id: str, report: Report) -> Block | None:
     except GitmemError as e:
         report(f"{e} (in commit {_short(view)})")
         return None
+
+
+def _diff(was: Block | None, now: Block | None) -> str:
+    """The value's diff; when the front matter changed too (a new label, limit,
+    ...), the whole file's, front matter first, as ``git diff`` shows it."""
+    if was and now and _front(was) != _front(now):
+        old, new = (dump(b).decode().removesuffix("\n") for b in (was, now))
+        return value_diff(old, new)
+    return value_diff(was.value if was else "", now.value if now else "")
+
+
+def _front(block: Block) -> Block:
+    return dataclasses.replace(block, value="", version=None)
 
 
 def _short(view: View) -> str:

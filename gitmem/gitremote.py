@@ -29,7 +29,7 @@ from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from gitmem import safefs
+from gitmem import gitcheck, gitincoming, safefs
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
 from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
@@ -167,17 +167,28 @@ def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> Ob
         return [sha] if sha and sha not in objects else []
 
     with _talking_to(remote.url), _transferring(repo):
-        client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
-    # dulwich fsyncs a pack it received, not its rename into objects/pack/.
-    safefs.fsync(os.path.join(objects.path, "pack"))
-    sha = advertised[-1] if advertised else None
-    if sha is None:
-        return None
-    if sha not in objects:
-        raise GitmemError(f"{remote.url}: did not send commit {sha.decode()} of {remote.label}")
-    if remote.tracking is not None:
-        _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
+        had = gitincoming.packs(repo)
+        try:
+            client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+        # dulwich could not even read or index it. (1.2 raises ValueError for a
+        # commit header line without a space.)
+        except (*gitcheck.MALFORMED, ValueError) as e:
+            raise _refused(remote, f"an object it sent is malformed: {e}") from None
+        # dulwich fsyncs a pack it received, not its rename into objects/pack/.
+        safefs.fsync(os.path.join(objects.path, "pack"))
+        sha = advertised[-1] if advertised else None
+        if sha is None:
+            return None
+        problem = gitincoming.refusal(repo, sha, had)
+        if problem is not None:
+            raise _refused(remote, problem)
+        if remote.tracking is not None:
+            _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
     return sha
+
+
+def _refused(remote: Remote, problem: str) -> ValidationError:
+    return ValidationError(f"{remote.label} refused: {problem}; nothing was changed here")
 
 
 @contextmanager

@@ -19,10 +19,11 @@ from gitmem.gitsnapshot import Snapshot
 from gitmem.ids import check_agent_id, check_block_id, slug
 from gitmem.manifest import Agent
 from gitmem.repo import BRANCH, GitRepo, find_root
+from gitmem.validate import OWN_ATTRIBUTES
 from gitmem.view import SETTINGS, ParseCache, Settings, View, pin_branch
 
 T = TypeVar("T")
-GITATTRIBUTES = "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
+GITATTRIBUTES = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)
 # Editors' swap, lock and backup files, which gitmem skips too (check.disk_files,
 # worktree.is_store_file): without this, `git add -A` commits vim's swap file.
 GITIGNORE = """\

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from gitmem.view import View
 
 GITATTRIBUTES = ".gitattributes"
+# The only attributes a store may set: any other could switch off the block
+# merge for plain git (`* merge=union`, `-merge`), run a filter or re-encode files.
+OWN_ATTRIBUTES = ("blocks/**/*.md merge=gitmem", "agents/*.yaml merge=gitmem")
+MAX_ATTRIBUTES_BYTES = 4096  # gitmem's own take 55; room for comments
 GITIGNORE = ".gitignore"  # written by init; any content is harmless
 STORE_FILES = (SETTINGS, GITATTRIBUTES)
 Files = Mapping[str, bytes | None]
@@ -89,6 +93,8 @@ def parse_file(path: str, data: bytes, default_limit: int) -> Block | Agent | No
         return manifestfmt.parse(data, agent_id=name, path=path)
     if role == "settings":
         parse_settings(data)
+    elif role == "attributes":
+        _check_attributes(data)
     elif role == "stray":
         raise ValidationError(f"{path}:1: {name}")
     return None
@@ -130,6 +136,22 @@ def attachment_problems(
             )
         else:
             labels[found.label] = block_id
+
+
+def _check_attributes(data: bytes) -> None:
+    """``.gitattributes`` sets gitmem's own attributes and nothing else."""
+    if len(data) > MAX_ATTRIBUTES_BYTES:
+        raise ValidationError(
+            f"{GITATTRIBUTES}:1: {len(data)} bytes, more than the {MAX_ATTRIBUTES_BYTES} "
+            "allowed; it may only set gitmem's own attributes"
+        )
+    for number, line in enumerate(blockfmt.decode(data, GITATTRIBUTES).splitlines(), 1):
+        words = " ".join(line.split())
+        if words and not words.startswith("#") and words not in OWN_ATTRIBUTES:
+            raise ValidationError(
+                f"{GITATTRIBUTES}:{number}: {words!r} is not one of gitmem's own attributes "
+                f"({'; '.join(OWN_ATTRIBUTES)}), the only ones a store may set"
+            )
 
 
 def _item_line(data: bytes, item: str) -> int:

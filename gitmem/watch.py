@@ -15,6 +15,7 @@ restarted watcher first delivers what it missed.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -56,6 +57,10 @@ FIRST_LOOK = 0.002
 _CURSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 log = logging.getLogger("gitmem.watch")
+
+
+class CursorHeld(GitmemError):
+    """Another watcher is running with the same cursor."""
 
 
 class Watcher:
@@ -115,7 +120,9 @@ class Watcher:
         self._due = self._first = time.monotonic()
         self._threads: list[threading.Thread] = []
         self._observer: BaseObserver | None = None
+        self._held: int | None = None  # the cursor's lock, kept open while we run
         try:
+            self._held = self._hold_cursor()
             # Watch before reading the head: nothing that lands after the read is missed.
             self._observer = _observe(self.root, gitdir, self._ref_moved, self._changed_on_disk)
             self.last = self._start()
@@ -146,6 +153,27 @@ class Watcher:
         )
         self._save_cursor(head)
         return head
+
+    def _hold_cursor(self) -> int | None:
+        """Take the cursor for this watcher's life (an ``flock`` on ``.NAME.lock``
+        beside it, with our pid): two watchers moving one cursor would each
+        skip what the other delivered. The kernel lets go if we die."""
+        if self._cursor is None:
+            return None
+        self._cursor.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._cursor.with_name(f".{self._cursor.name}.lock"), os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise CursorHeld(
+                f"cursor {self._cursor.name!r} is held by another watcher (pid {holder}); "
+                "stop it or use another --cursor"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
 
     def _save_cursor(self, commit: CommitId | None) -> None:
         if self._cursor is None or commit is None:
@@ -378,6 +406,9 @@ class Watcher:
         if self._consuming.acquire(timeout=RECHECK * 2):
             self._reader.close()
             self._consuming.release()
+        if self._held is not None:
+            os.close(self._held)  # the cursor is free for the next watcher
+            self._held = None
 
     def __enter__(self) -> Watcher:
         return self

@@ -80,3 +80,13 @@ def cli_commands(
         yield (*prefix, name), command
         if isinstance(command, click.Group):
             yield from cli_commands(command, (*prefix, name))
+
+
+@pytest.fixture
+def hub(tmp_path: Path, sample: gitmem.Client) -> Path:
+    """A bare repository (HEAD: main) that ``sample`` has pushed to, its origin."""
+    path = tmp_path / "hub.git"
+    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(path))
+    sample.add_remote("origin", str(path))
+    sample.push()
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,26 @@ def test_a_refused_operation_changes_nothing(client: gitmem.Client) -> None:
     assert git(client.path, "rev-parse", "HEAD") == head
     assert client.blocks.retrieve("notes").value == "x" * 10
     assert_clean(client.path)
+
+
+UNCLOSED = """
+import sys
+import gitmem
+
+hub, path = sys.argv[1:]
+client = gitmem.Client.clone(hub, path)  # a clone reads its objects from a pack
+print(client.blocks.retrieve("organization").label)
+client.sync()
+again = gitmem.Client(path)
+print(len(again.history()))
+"""
+
+
+def test_a_program_that_never_closes_its_client_exits_quietly(tmp_path: Path, hub: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", UNCLOSED, str(hub), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "organization\n1\n", "")

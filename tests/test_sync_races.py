@@ -44,17 +44,15 @@ def start(store: Path, name: str) -> subprocess.Popen[str]:
     )
 
 
-def test_deployments_and_processes_syncing_at_once_never_crash(tmp_path: Path) -> None:
-    hub = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(hub))
-    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
-        a.add_remote("origin", str(hub))
-        a.push()
+def test_deployments_and_processes_syncing_at_once_never_crash(
+    tmp_path: Path, sample: gitmem.Client, hub: Path
+) -> None:
+    stores = {"a": sample.path, "b": tmp_path / "b", "c": tmp_path / "c"}
     for name in ("b", "c"):
-        gitmem.Client.clone(str(hub), tmp_path / name).close()
-    # Two processes in clone a, one in each of b and c.
+        gitmem.Client.clone(str(hub), stores[name]).close()
+    # Two processes in store a, one in each of b and c.
     runs = {
-        name: start(tmp_path / store, name)
+        name: start(stores[store], name)
         for name, store in (("a1", "a"), ("a2", "a"), ("b", "b"), ("c", "c"))
     }
     outcomes = {name: p.communicate() for name, p in runs.items()}
@@ -64,17 +62,16 @@ def test_deployments_and_processes_syncing_at_once_never_crash(tmp_path: Path) -
     assert all(len(out.splitlines()) == ROUNDS for out, _ in outcomes.values())
     # Quiet now: two rounds of sync everywhere leave equal heads holding every block.
     for _ in range(2):
-        for name in ("a", "b", "c"):
-            with gitmem.Client(tmp_path / name) as client:
+        for path in stores.values():
+            with gitmem.Client(path) as client:
                 client.sync()
-    heads = {git(tmp_path / n, "rev-parse", "HEAD") for n in ("a", "b", "c")}
+    heads = {git(path, "rev-parse", "HEAD") for path in stores.values()}
     assert heads == {git(hub, "rev-parse", "main")}
-    with gitmem.Client(tmp_path / "c") as c:
-        ids = {b.id for b in c.blocks.list()}
+    ids = {b.id for b in sample.blocks.list()}
     assert {f"{n}-{k}" for n in runs for k in range(ROUNDS)} <= ids
-    for name in ("a", "b", "c"):
-        assert_clean(tmp_path / name)  # fsck: refs/remotes/origin/main names an object
-        assert check_store(tmp_path / name).problems == []
+    for path in stores.values():
+        assert_clean(path)  # fsck: refs/remotes/origin/main names an object
+        assert check_store(path).problems == []
     git(hub, "fsck", "--strict", "--no-dangling")
 
 
@@ -82,28 +79,25 @@ def cli(store: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["-C", str(store), *args])
 
 
-def test_a_push_meeting_another_on_the_hub_exits_3_and_changes_nothing(tmp_path: Path) -> None:
-    hub = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(hub))
-    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
-        a.add_remote("origin", str(hub))
-        a.push()
-        a.blocks.create(label="new", value="x")
-        lock = hub / "refs/heads/main.lock"
-        lock.write_text("")  # another push is moving the hub's branch right now
-        before = git(hub, "rev-parse", "main")
+def test_a_push_meeting_another_on_the_hub_exits_3_and_changes_nothing(
+    sample: gitmem.Client, hub: Path
+) -> None:
+    sample.blocks.create(label="new", value="x")
+    lock = hub / "refs/heads/main.lock"
+    lock.write_text("")  # another push is moving the hub's branch right now
+    before = git(hub, "rev-parse", "main")
 
-        done = cli(a.path, "push")
+    done = cli(sample.path, "push")
 
-        assert (done.exit_code, done.stderr) == (
-            3,
-            f"Error: push to origin/main rejected: another push holds {lock}; try again\n",
-        )
-        assert git(hub, "rev-parse", "main") == before
-        assert git(a.path, "rev-parse", "origin/main") == before
-        lock.unlink()
-        assert cli(a.path, "push").exit_code == 0
-        assert git(hub, "rev-parse", "main") == git(a.path, "rev-parse", "HEAD")
+    assert (done.exit_code, done.stderr) == (
+        3,
+        f"Error: push to origin/main rejected: another push holds {lock}; try again\n",
+    )
+    assert git(hub, "rev-parse", "main") == before
+    assert git(sample.path, "rev-parse", "origin/main") == before
+    lock.unlink()
+    assert cli(sample.path, "push").exit_code == 0
+    assert git(hub, "rev-parse", "main") == git(sample.path, "rev-parse", "HEAD")
 
 
 def test_check_reports_a_remote_tracking_ref_naming_a_missing_commit(

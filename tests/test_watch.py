@@ -31,6 +31,10 @@ ME = f"{PERSON[0]} <{PERSON[1]}>"
 SUPERVISOR = "supervisor <supervisor@agents.gitmem>"
 ORG = "blocks/organization.md"
 TASK_1 = "[done] T-1: Summarise last week's support tickets"
+DESCRIPTION = (
+    '\'Tasks the supervisor assigns, one per line as "[status] id: task". Workers update '
+    "the status of their tasks; only the supervisor adds or removes tasks.'"
+)
 
 
 class Watch:
@@ -578,3 +582,50 @@ def test_a_long_diff_is_cut_and_says_how_much_is_left() -> None:
     assert diff.startswith("@@ -0,0 +1,100 @@\n+line 0 ")
     assert len(diff) <= 1000 + len("\n... (91 more lines)")
     assert diff.endswith("\n... (91 more lines)")
+
+
+def test_two_watchers_cannot_hold_one_cursor(sample: gitmem.Client, watch: type[Watch]) -> None:
+    first = watch(sample.path, "--cursor", "worker")
+
+    second = subprocess.run(
+        [sys.executable, "-m", "gitmem", "-C", str(sample.path), "watch", "--cursor", "worker"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+
+    assert (second.returncode, second.stdout, second.stderr) == (
+        1,
+        "",
+        f"Error: cursor 'worker' is held by another watcher (pid {first.proc.pid}); "
+        "stop it or use another --cursor\n",
+    )
+    with sample.watch(cursor="other"):  # another cursor is free
+        pass
+    first.stop()
+    with sample.watch(cursor="worker") as watcher:  # free again once its watcher stopped
+        with pytest.raises(gitmem.GitmemError, match="is held by another watcher"):
+            sample.watch(cursor="worker")
+        assert watcher.last == git(sample.path, "rev-parse", "HEAD").strip().encode()
+
+
+def test_a_label_change_shows_the_front_matter_diff(sample: gitmem.Client) -> None:
+    with sample.watch("worker") as told:
+        sample.blocks.update("task_queue", label="queue", limit=12000)
+        event = next(told)
+        sample.agents.memory("worker").memory_insert("queue", "[todo] T-2")
+        inserted = next(told)
+
+    assert (event.kind, event.label, event.diff) == (
+        "updated",
+        "queue",
+        "@@ -1,5 +1,5 @@\n"
+        " ---\n"
+        "-label: task_queue\n"
+        "+label: queue\n"
+        f" description: {DESCRIPTION}\n"
+        "-limit: 10000\n"
+        "+limit: 12000\n"
+        " read_only: false",
+    )
+    assert inserted.diff == f"@@ -1 +1,2 @@\n {TASK_1}\n+[todo] T-2"  # the value alone
