@@ -115,6 +115,16 @@ class GitRepo:
         operation left it alone: path -> (index entry, base); see ``Bases``."""
         return self._checkout.bases()
 
+    def replaced(self, path: str) -> list[str]:
+        """The versions of ``path`` gitmem last replaced on disk or left to an
+        editor's buffer, newest first (see ``editors.Replaced``)."""
+        return self._checkout.replaced(path)
+
+    def write_blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob no commit needs to name (a version of a file
+        a later save may be merged from); made durable with the next commit."""
+        return self._loose.write(b"blob", data).decode()
+
     # -- reading ---------------------------------------------------------
 
     def tree(self, sha: ObjectID) -> RawTree:

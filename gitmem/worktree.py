@@ -1,14 +1,14 @@
 """Files people change on disk: ``gitmem status``, ``gitmem commit`` and ``gitmem edit``.
 
 A person's file is committed as a 3-way merge: base = the version the edit
-started from (the index entry, which operations leave alone while the file
-is changed), ours = the file, theirs = the branch now. A clean merge commits
+started from (see ``derived_from``), ours = the file, theirs = the branch now. A clean merge commits
 and rewrites the file; a conflict commits nothing and leaves the file as it is.
 Files that do not validate are reported and never committed, never "fixed".
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmem.block import block_path
-from gitmem.errors import ConflictError, GitmemError
+from gitmem.errors import ConflictError, CorruptError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
 from gitmem.gitworktree import FileState, file_states
 from gitmem.merge import Merged, Strategy, merge_file
@@ -118,6 +118,43 @@ def _base(state: FileState, bases: dict[str, tuple[str | None, str | None]]) -> 
     return base if entry == state.staged != state.head else state.head
 
 
+def derived_from(
+    store: Store, state: FileState, data: bytes, bases: dict[str, tuple[str | None, str | None]]
+) -> str | None:
+    """The version a person's saved file ``data`` was derived from: the one it
+    differs from in the fewest lines, among
+
+    - the version ``_base`` names (what the file started from as far as the
+      index and the recorded bases tell), then the branch's,
+    - the versions gitmem replaced on disk or left to an editor's buffer,
+      newest first: a buffer loaded before gitmem rewrote the file (editors
+      without a lock, autosave) and a save that landed while the one before
+      it was committed are derived from one of these, not from the branch.
+
+    Lines count as in a diff (a line only in one of the two counts 1); a tie
+    goes to the earlier candidate. A buffer that never saw an agent's line is
+    thus merged from a version without it, and the line stays. Content alone
+    cannot tell a stale buffer saved again from a person deleting exactly the
+    lines added since a replaced version: that save is taken as the stale
+    buffer, and the lines stay (delete them with ``gitmem edit`` or a memory
+    tool, whose base is known).
+    """
+    first = _base(state, bases)
+    candidates = [first, state.head, *store.repo.replaced(state.path)]
+    lines = data.splitlines()
+    best, fewest = first, None
+    for sha in dict.fromkeys(c for c in candidates if c is not None):
+        try:
+            theirs = store.repo.blob(sha).splitlines()
+        except CorruptError:
+            continue  # pruned by git gc: no buffer holds it any more either
+        same = difflib.SequenceMatcher(None, lines, theirs, autojunk=False).get_matching_blocks()
+        differ = len(lines) + len(theirs) - 2 * sum(block.size for block in same)
+        if fewest is None or differ < fewest:
+            best, fewest = sha, differ
+    return best
+
+
 def commit_changed(
     store: Store,
     paths: Iterable[str] | None = None,
@@ -148,8 +185,11 @@ def commit_changed(
                 refused[state.path] = problem
                 continue
             data = _read(store, state)
-            read = None if data is None else blob_id(data)
-            edits.append(Edit(state.path, _base(state, bases), data, read))
+            if data is None:
+                edits.append(Edit(state.path, _base(state, bases), None, None))
+            else:
+                base = derived_from(store, state, data, bases)
+                edits.append(Edit(state.path, base, data, blob_id(data)))
         return edits
 
     outcome = commit_edits(store, read, op="commit", subject=message, strategy=strategy)
@@ -193,6 +233,9 @@ def commit_edits(
             )
             if merged.clean:
                 files[e.path] = merged.data
+                if e.data is not None and e.read != NOT_ON_DISK and merged.data != e.data:
+                    # The file keeps deriving from this version (see derived_from)
+                    store.repo.write_blob(e.data)
             elif merged.error:
                 refused[e.path] = merged.error
             else:

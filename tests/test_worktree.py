@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from gitmem.cli import main
 from gitmem.store import Store
 from gitmem.worktree import commit_changed, status
 from tests.conftest import PERSON, assert_clean, git
+from tests.vim import Vim, needs_vim
 
 ORG = "blocks/organization.md"
 HOURS = "Support hours: 08:00-18:00 CET"
@@ -324,6 +326,162 @@ def test_staged_false_leaves_a_change_staged_as_it_is_on_disk_to_git(
 
     assert unstaged == committed == ("blocks/task_queue.md",)
     assert git(store, "status", "--porcelain") == f"M  {ORG}\n"
+
+
+# -- editors holding a file, and buffers older than the file ----------------------
+
+AGENT_LINE = "Refunds go through Maria."
+
+
+@needs_vim
+def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    before = (store / ORG).read_bytes()
+    with Vim(store / ORG, tmp_path, "%s/08:00-18:00/09:00-17:00/", "wq") as vim:
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+
+        assert (store / ORG).read_bytes() == before  # not rewritten under vim
+        # nothing staged
+        assert git(store, "status", "--porcelain", "--untracked-files=no") == f" M {ORG}\n"
+        assert vim.go() == 0  # vim saw no change on disk: it wrote without asking
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 09:00-17:00 CET" in value and value.endswith(f"\n{AGENT_LINE}")
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+@needs_vim
+def test_a_block_open_in_vim_is_brought_up_to_date_once_vim_quits_without_saving(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    with Vim(store / ORG, tmp_path, "q") as vim:
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        assert vim.go() == 0
+
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+@needs_vim
+def test_a_swap_file_left_by_a_killed_vim_does_not_hold_the_block(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    with Vim(store / ORG, tmp_path) as vim:
+        vim.proc.kill()
+        vim.proc.wait()
+    assert vim.swap.exists()
+
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert git(store, "status", "--porcelain") == f"?? blocks/{vim.swap.name}\n"
+
+
+def dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", ""])
+    done.wait()
+    return done.pid
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_an_emacs_lock_holds_the_block_while_its_process_lives(
+    sample: gitmem.Client, live: bool
+) -> None:
+    # emacs locks a file it is editing with a symlink .#name -> user@host.pid:boot
+    store = sample.path
+    before = (store / ORG).read_bytes()
+    pid = os.getpid() if live else dead_pid()
+    lock = store / "blocks/.#organization.md"
+    lock.symlink_to(f"pat@{socket.gethostname()}.{pid}:1764000000")
+
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+
+    on_disk = (store / ORG).read_bytes()
+    assert (on_disk == before) is live
+    lock.unlink()
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+@pytest.mark.parametrize("save", [in_place, atomic])
+def test_a_buffer_loaded_before_an_agent_write_is_merged_from_what_it_loaded(
+    sample: gitmem.Client, save: Callable[[Path, str, str], None]
+) -> None:
+    # An editor without a lock file (most GUI editors, autosave) keeps the text
+    # it loaded and saves it, with the person's change, over the agent's write;
+    # then saves again from the same buffer after gitmem rewrote the file.
+    store = sample.path
+    buffer = (store / ORG).read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+
+    for hours in ("09:00-17:00", "10:00-16:00"):
+        (store / ORG).write_text(buffer)
+        save(store / ORG, "08:00-18:00", hours)
+        done = cli(store, "commit")
+
+        assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+        value = sample.blocks.retrieve("organization").value
+        assert f"Support hours: {hours} CET" in value
+        assert value.endswith(f"\n{AGENT_LINE}") and value.count(AGENT_LINE) == 1
+        assert_clean(store)
+
+
+def test_a_save_from_the_current_file_still_deletes_a_line(sample: gitmem.Client) -> None:
+    store = sample.path
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    in_place(
+        store / ORG, "Escalations go to the supervisor; refunds above 500 EUR need a human.\n", ""
+    )
+
+    assert cli(store, "commit").exit_code == 0
+
+    value = sample.blocks.retrieve("organization").value
+    assert "Escalations" not in value and value.endswith(f"\n{AGENT_LINE}")
+    assert_clean(store)
+
+
+XFAIL_MERGE = pytest.mark.xfail(
+    strict=True, reason="needs merge_lines keeping both sides' additions"
+)
+
+
+@pytest.mark.parametrize("copied", [pytest.param(False, marks=XFAIL_MERGE), True])
+def test_a_person_s_append_and_an_agent_s_append_are_both_committed(
+    sample: gitmem.Client, copied: bool
+) -> None:
+    # Reproduction 5: the person edits line 2 and appends while an agent
+    # appends; then (copied) the person copies the agent's line into the file.
+    store = sample.path
+    in_place(store / ORG, "Escalations go to the supervisor", "Escalations go to Maria")
+    with open(store / ORG, "a") as f:
+        f.write("Person appended.\n")
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    if copied:
+        with open(store / ORG, "a") as f:
+            f.write(f"{AGENT_LINE}\n")
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout, done.stderr) == (0, f"committed {ORG}\n", "")
+    value = sample.blocks.retrieve("organization").value
+    assert value.split("\n")[1:] == [
+        "Escalations go to Maria; refunds above 500 EUR need a human.",
+        "Agents: supervisor (plans and assigns work), worker (does the tasks).",
+        "Person appended.",
+        AGENT_LINE,
+    ]
+    assert_clean(store)
 
 
 # -- new, deleted and related files ----------------------------------------------
