@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote
@@ -23,14 +24,6 @@ _B0_MAGIC = b"b0"
 _B0_PID = slice(24, 28)  # vim's block 0: little-endian pid of the process holding it
 _B0_HOST = slice(68, 108)
 KEEP = 8  # replaced versions kept per path
-
-
-def lock_files(path: str) -> list[str]:
-    """The lock files an editor holding ``path`` (a store path) makes beside it."""
-    directory, _, name = path.rpartition("/")
-    prefix = f"{directory}/" if directory else ""
-    swaps = [f"{prefix}.{name}{suffix}" for suffix in SWAP_SUFFIXES]
-    return [*swaps, f"{prefix}.#{name}"]
 
 
 def locked_file(lock: str) -> str | None:
@@ -46,21 +39,30 @@ def locked_file(lock: str) -> str | None:
 
 def held(root: Path, path: str) -> bool:
     """Whether an editor has the file at ``path`` open: a live vim (or nano) swap
-    file ``.name.swp`` beside it, or emacs' lock ``.#name``. A lock left by a
-    process that died on this host does not count."""
-    for lock in lock_files(path):
-        full = root / lock
+    file ``.name.swp`` beside it or in neovim's swap directory, or emacs' lock
+    ``.#name``. A lock left by a process that died on this host does not count."""
+    # Strings, not Paths: this runs for every file an operation rewrites.
+    full = os.path.join(root, path)
+    directory, name = os.path.split(full)
+    swaps = [f"{directory}/.{name}{suffix}" for suffix in SWAP_SUFFIXES]
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    swaps.append(f"{state}/nvim/swap/{full.replace('/', '%')}.swp")  # neovim's default
+    for swap in swaps:
         with suppress(OSError):
-            if lock.rpartition("/")[2].startswith(".#"):
-                if _emacs_lock_live(os.readlink(full)):
-                    return True
-            elif _swap_live(full):
+            if _swap_live(swap):
                 return True
+    with suppress(OSError):
+        return _emacs_lock_live(os.readlink(f"{directory}/.#{name}"))
     return False
 
 
-def _swap_live(full: Path) -> bool:
-    with open(full, "rb") as f:
+def _swap_live(swap: str) -> bool:
+    # Never through a link, never waiting on a FIFO: the store's files are
+    # anyone's (see safefs).
+    fd = os.open(swap, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         block0 = f.read(_B0_HOST.stop)
     if not block0.startswith(_B0_MAGIC) or len(block0) < _B0_HOST.stop:
         return True  # not vim's format: some other editor's lock, taken as held

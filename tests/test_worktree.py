@@ -345,7 +345,7 @@ def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
         assert (store / ORG).read_bytes() == before  # not rewritten under vim
         # nothing staged
         assert git(store, "status", "--porcelain", "--untracked-files=no") == f" M {ORG}\n"
-        assert vim.go() == 0  # vim saw no change on disk: it wrote without asking
+        assert vim.wait() == 0  # vim saw no change on disk: it wrote without asking
 
     done = cli(store, "commit")
 
@@ -363,7 +363,7 @@ def test_a_block_open_in_vim_is_brought_up_to_date_once_vim_quits_without_saving
     store = sample.path
     with Vim(store / ORG, tmp_path, "q") as vim:
         sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
-        assert vim.go() == 0
+        assert vim.wait() == 0
 
     assert cli(store, "commit").stdout == "nothing to commit\n"
     assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
@@ -392,22 +392,55 @@ def dead_pid() -> int:
     return done.pid
 
 
-@pytest.mark.parametrize("live", [True, False])
-def test_an_emacs_lock_holds_the_block_while_its_process_lives(
-    sample: gitmem.Client, live: bool
+def swap_file(editor: bytes, pid: int, file: Path) -> bytes:
+    """The first block of a vim swap file (nano and neovim write the same)."""
+    block = bytearray(4096)
+    block[0:2] = b"b0"
+    block[2 : 2 + len(editor)] = editor
+    block[24:28] = pid.to_bytes(4, "little")
+    block[28:32] = b"pat"
+    host = socket.gethostname().encode()
+    block[68 : 68 + len(host)] = host
+    block[108 : 108 + len(bytes(file))] = bytes(file)
+    return bytes(block)
+
+
+def lock_like_nano(store: Path, pid: int, tmp_path: Path) -> None:
+    (store / "blocks/.organization.md.swp").write_bytes(swap_file(b"nano 7.2", pid, store / ORG))
+
+
+def lock_like_neovim(store: Path, pid: int, tmp_path: Path) -> None:
+    # neovim keeps swap files in $XDG_STATE_HOME/nvim/swap, named by the full path
+    swap = tmp_path / "state/nvim/swap" / (str(store / ORG).replace("/", "%") + ".swp")
+    swap.parent.mkdir(parents=True)
+    swap.write_bytes(swap_file(b"VIM 0.9.5", pid, store / ORG))
+
+
+def lock_like_emacs(store: Path, pid: int, tmp_path: Path) -> None:
+    # a symlink .#name -> user@host.pid:boot-time
+    target = f"pat@{socket.gethostname()}.{pid}:1764000000"
+    (store / "blocks/.#organization.md").symlink_to(target)
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "dead"])
+@pytest.mark.parametrize("lock", [lock_like_nano, lock_like_neovim, lock_like_emacs])
+def test_an_editor_lock_holds_the_block_while_its_process_lives(
+    sample: gitmem.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lock: Callable[[Path, int, Path], None],
+    live: bool,
 ) -> None:
-    # emacs locks a file it is editing with a symlink .#name -> user@host.pid:boot
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     store = sample.path
     before = (store / ORG).read_bytes()
-    pid = os.getpid() if live else dead_pid()
-    lock = store / "blocks/.#organization.md"
-    lock.symlink_to(f"pat@{socket.gethostname()}.{pid}:1764000000")
+    lock(store, os.getpid() if live else dead_pid(), tmp_path)
 
     sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
 
-    on_disk = (store / ORG).read_bytes()
-    assert (on_disk == before) is live
-    lock.unlink()
+    assert ((store / ORG).read_bytes() == before) is live
+    for left in [*(store / "blocks").glob(".*organization*"), *tmp_path.glob("state/nvim/*/*")]:
+        left.unlink()  # the editor quits
     assert cli(store, "commit").stdout == "nothing to commit\n"
     assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
     assert_clean(store)

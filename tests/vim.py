@@ -1,5 +1,6 @@
 """A real vim holding a file open, for tests: it loads the file (and so makes its
-swap file beside it), waits until told to go on, then runs ex commands and exits."""
+swap file beside it), then runs ex commands, waiting at each ``Vim.WAIT`` (and
+before the first) until the test says go."""
 
 from __future__ import annotations
 
@@ -13,33 +14,45 @@ import pytest
 
 VIM = shutil.which("vim")
 needs_vim = pytest.mark.skipif(VIM is None, reason="vim is not installed (.ci/run installs it)")
-WAIT = 30.0  # seconds; only a broken vim takes this long
+WAIT_S = 30.0  # seconds; only a broken vim takes this long
 
 
 class Vim:
-    """``vim -es`` on ``file``, running ``commands`` once ``go()`` is called."""
+    """``vim -es`` on ``file`` running ``commands``; ``signals`` is a directory for
+    the files that say go."""
 
-    def __init__(self, file: Path, signals: Path, *commands: str) -> None:
+    WAIT = object()
+
+    def __init__(self, file: Path, signals: Path, *commands: str | object) -> None:
         assert VIM is not None
         self.swap = file.with_name(f".{file.name}.swp")
-        self._go = signals / f"vim-go-{file.name}"
+        self._signals, self._step = signals, 0
         args = [VIM, "-N", "-u", "NONE", "-i", "NONE", "-es"]
-        args += ["-c", f'while !filereadable("{self._go}") | sleep 10m | endwhile']
-        for command in commands:
-            args += ["-c", command]
+        waits = 0
+        for command in (Vim.WAIT, *commands):
+            if command is Vim.WAIT:
+                go = signals / f"vim-go-{waits}"
+                command = f'while !filereadable("{go}") | sleep 10m | endwhile'
+                waits += 1
+            args += ["-c", str(command)]
         self.proc = subprocess.Popen(
             [*args, str(file)], cwd=file.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
         )
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + WAIT_S
         while not self.swap.exists():
             assert time.monotonic() < deadline, "vim made no swap file"
             assert self.proc.poll() is None, "vim exited"
             time.sleep(0.01)
 
-    def go(self) -> int:
-        """Let vim run its commands; its exit status."""
-        self._go.touch()
-        return self.proc.wait(timeout=WAIT)
+    def go(self) -> None:
+        """Let vim run its commands up to the next ``Vim.WAIT``."""
+        (self._signals / f"vim-go-{self._step}").touch()
+        self._step += 1
+
+    def wait(self) -> int:
+        """Let vim run to the end; its exit status."""
+        self.go()
+        return self.proc.wait(timeout=WAIT_S)
 
     def __enter__(self) -> Vim:
         return self
