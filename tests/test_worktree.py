@@ -357,6 +357,29 @@ def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
 
 
 @needs_vim
+def test_vim_without_a_swap_file_saving_over_an_agent_write_keeps_it(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    edit = "%s/08:00-18:00/09:00-17:00/"
+    # vim warns that the file changed since it was read; the person saves anyway
+    with Vim(store / ORG, tmp_path, edit, "w", swap=False, answers="y\n") as vim:
+        assert not vim.swap.exists()
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")  # nothing held it
+
+        assert vim.wait() == 0
+    assert AGENT_LINE not in (store / ORG).read_text()  # vim wrote its buffer over it
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 09:00-17:00 CET" in value and value.endswith(f"\n{AGENT_LINE}")
+    assert_clean(store)
+
+
+@needs_vim
 def test_a_block_open_in_vim_is_brought_up_to_date_once_vim_quits_without_saving(
     sample: gitmem.Client, tmp_path: Path
 ) -> None:

@@ -19,15 +19,25 @@ WAIT_S = 30.0  # seconds; only a broken vim takes this long
 
 class Vim:
     """``vim -es`` on ``file`` running ``commands``; ``signals`` is a directory for
-    the files that say go."""
+    the files that say go. ``swap=False``: vim runs without a swap file (``-n``).
+    ``answers``: what the person types when vim asks (one line each)."""
 
     WAIT = object()
 
-    def __init__(self, file: Path, signals: Path, *commands: str | object) -> None:
+    def __init__(
+        self,
+        file: Path,
+        signals: Path,
+        *commands: str | object,
+        swap: bool = True,
+        answers: str = "",
+    ) -> None:
         assert VIM is not None
         self.swap = file.with_name(f".{file.name}.swp")
         self._signals, self._step = signals, 0
-        args = [VIM, "-N", "-u", "NONE", "-i", "NONE", "-es"]
+        loaded = signals / "vim-loaded"
+        args = [VIM, "-N", "-u", "NONE", "-i", "NONE", "-es", *([] if swap else ["-n"])]
+        args += ["-c", f'call writefile([], "{loaded}")']
         waits = 0
         for command in (Vim.WAIT, *commands):
             if command is Vim.WAIT:
@@ -36,11 +46,14 @@ class Vim:
                 waits += 1
             args += ["-c", str(command)]
         self.proc = subprocess.Popen(
-            [*args, str(file)], cwd=file.parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+            [*args, str(file)], cwd=file.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(answers.encode())
+        self.proc.stdin.close()
         deadline = time.monotonic() + WAIT_S
-        while not self.swap.exists():
-            assert time.monotonic() < deadline, "vim made no swap file"
+        while not loaded.exists():
+            assert time.monotonic() < deadline, "vim did not load the file"
             assert self.proc.poll() is None, "vim exited"
             time.sleep(0.01)
 
