@@ -10,12 +10,15 @@ save may be derived from (see ``worktree.derived_from``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import stat
 from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote
+
+from gitmem.gitobjects import is_object_id
 
 # vim (and nano, which writes the same lock) name a second and third session's
 # swap file .swo and .swn; more sessions on one file are not looked for.
@@ -102,9 +105,19 @@ class Replaced:
         self._directory = directory
 
     def _file(self, path: str) -> Path:
-        return self._directory / quote(path, safe="")
+        name = quote(path, safe="")
+        if len(name) > 200:  # file names stop at 255 bytes; ids with many '/' get there
+            name = hashlib.sha1(path.encode()).hexdigest()
+        return self._directory / name
 
     def add(self, path: str, sha: str) -> None:
+        """Keep ``sha`` as a version of ``path``. This runs after the branch moved:
+        failing to keep it (a full disk) only loses a candidate base, never the
+        operation, so the error is not raised."""
+        with suppress(OSError):
+            self._add(path, sha)
+
+    def _add(self, path: str, sha: str) -> None:
         file = self._file(path)
         line = f"{sha}\n".encode()
         try:
@@ -125,7 +138,8 @@ class Replaced:
     def get(self, path: str) -> list[str]:
         """The kept versions of ``path``, newest first, each once."""
         try:
-            lines = self._file(path).read_text().split()
+            lines = self._file(path).read_bytes().split()
         except FileNotFoundError:
             return []
-        return list(dict.fromkeys(reversed(lines)))[:KEEP]
+        ids = (line.decode() for line in reversed(lines) if is_object_id(line))
+        return list(dict.fromkeys(ids))[:KEEP]
