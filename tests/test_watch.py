@@ -322,8 +322,8 @@ def test_a_block_file_deleted_and_recreated(sample: gitmem.Client, watch: type[W
 
 
 SAVER = """
-import os, pathlib, random, sys, time
-path, stop = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+import os, pathlib, random, re, sys, time
+path, stop, reload = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3] == "1"
 buffer = path.read_text()  # loaded once, never reloaded: autosave of an open buffer
 rng = random.Random(9)
 
@@ -341,6 +341,8 @@ i = 0
 while not stop.exists():
     for _ in range(20):  # a burst of saves a few ms apart, then a pause about as
         i += 1           # long as the watcher waits for quiet: commits meet saves
+        if reload:  # a script editing the file as it is now
+            buffer = re.sub(r"Monday to Friday[^.]*[.]", "Monday to Friday.", path.read_text())
         save(i, buffer.replace("Monday to Friday.", f"Monday to Friday (draft {i})."))
         time.sleep(0.003)
     time.sleep(rng.uniform(0.05, 0.15))
@@ -358,14 +360,18 @@ with gitmem.Client(sys.argv[1]) as client:
 """
 
 
-def test_rapid_saves_of_a_buffer_under_the_watcher_keep_every_acknowledged_insert(
-    sample: gitmem.Client, watch: type[Watch], tmp_path: Path
+@pytest.mark.parametrize("reload", [False, True], ids=["buffer", "script"])
+def test_rapid_saves_under_the_watcher_keep_every_acknowledged_insert(
+    sample: gitmem.Client, watch: type[Watch], tmp_path: Path, reload: bool
 ) -> None:
-    # Reproduction 9: an editor's autosave (a buffer loaded once) saves the
-    # block every few ms while the watcher commits the saves and an agent inserts.
+    # Reproduction 9: an editor's autosave (a buffer loaded once), or a script
+    # editing the file as it is, saves the block every few ms while the watcher
+    # commits the saves and an agent inserts.
     w = watch(sample.path)
     stop = tmp_path / "stop"
-    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(sample.path / ORG), str(stop)])
+    saver = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(sample.path / ORG), str(stop), str(int(reload))]
+    )
     inserted = subprocess.run(
         [sys.executable, "-c", INSERTER, str(sample.path), "20"],
         capture_output=True,
