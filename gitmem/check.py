@@ -287,6 +287,7 @@ def check_store(root: Path) -> Report:
                 problems.append(Problem(f".git/{ref.decode()}", 1, "the branch has no commit"))
         if commit is not None:
             objects, damaged = gitcheck.check_objects(root, ref.decode(), commit)
+            damaged += gitcheck.missing_ref_targets(root, ref.decode())
             problems += [Problem(p.path, 1, p.message, ("git",)) for p in damaged]
             with suppress(CorruptError):  # check_objects has said what is damaged
                 head = check_files(head_files(repo.snapshot(commit)), cache)

@@ -72,6 +72,17 @@ def check_objects(root: Path, ref: str, head: ObjectID) -> tuple[int, list[GitPr
         return len(seen), problems
 
 
+def missing_ref_targets(root: Path, branch: str) -> list[GitProblem]:
+    """Refs other than the branch (remote-tracking refs, other branches, tags)
+    that name an object the store does not have, as ``git fsck`` reports them."""
+    with Repo(str(root)) as git:
+        return [
+            GitProblem(f".git/{ref.decode()}", f"names {sha.decode()}, which is missing")
+            for ref, sha in sorted(git.get_refs().items())
+            if ref not in (b"HEAD", branch.encode()) and sha not in git.object_store
+        ]
+
+
 def _object_path(root: Path, sha: bytes) -> str:
     hex_id = sha.decode()
     loose = f".git/objects/{hex_id[:2]}/{hex_id[2:]}"

@@ -3,13 +3,16 @@ message with gitmem's trailers), and that read back from a commit for history.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dulwich.objects import Commit, ObjectID
 from dulwich.trailers import Trailer, format_trailers, parse_trailers
 
 CommitId = ObjectID  # a commit's hex id, for modules that do not speak Git
+ARGS = "Gitmem-Args"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Change:
     ``merge`` is a commit this change joins (a pull): it becomes the second
     parent. With ``fast_forward`` the branch moves to ``merge`` itself, whose
     tree is the head's with ``files``; no commit is made.
+
+    ``args`` are the operation's arguments, written as one JSON trailer so a
+    merge elsewhere can replay the operation (see gitmem/replay.py).
     """
 
     files: Mapping[str, bytes | None]
@@ -51,12 +57,16 @@ class Change:
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
     merge: ObjectID | None = None
     fast_forward: bool = False
+    args: Mapping[str, Any] | None = None
 
     def message(self) -> bytes:
         trailers = [Trailer("Gitmem-Op", self.op)]
         if self.agent:
             trailers.append(Trailer("Gitmem-Agent", self.agent))
         trailers += [Trailer("Gitmem-Block", b) for b in self.blocks]
+        if self.args is not None:
+            # One line whatever the strings hold: json escapes newlines.
+            trailers.append(Trailer(ARGS, json.dumps(self.args, ensure_ascii=False)))
         subject = self.subject or f"{self.op}: {self.target}"
         return f"{subject}\n\n".encode() + format_trailers(trailers)
 
@@ -73,6 +83,7 @@ class LogEntry:
     op: str | None
     agent: str | None
     blocks: tuple[str, ...]
+    args: Mapping[str, Any] | None = None
 
     @classmethod
     def from_commit(cls, commit: Commit) -> LogEntry:
@@ -89,4 +100,15 @@ class LogEntry:
             op=next(iter(values.get("Gitmem-Op", [])), None),
             agent=next(iter(values.get("Gitmem-Agent", [])), None),
             blocks=tuple(values.get("Gitmem-Block", [])),
+            args=_args(values.get(ARGS, [])),
         )
+
+
+def _args(found: list[str]) -> Mapping[str, Any] | None:
+    """An operation's arguments; None when absent or not what gitmem writes
+    (a commit message is anyone's text)."""
+    try:
+        args = json.loads(found[0]) if len(found) == 1 else None
+    except ValueError:
+        return None
+    return args if isinstance(args, dict) else None

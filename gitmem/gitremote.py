@@ -23,12 +23,14 @@ from dulwich.client import (
 )
 from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from gitmem.errors import ConflictError, GitmemError, NotFoundError, ValidationError
+from gitmem.gitlock import flocked, with_git_lock
 from gitmem.ids import check_agent_id
 from gitmem.repo import GitRepo
 
@@ -149,26 +151,65 @@ def _talking_to(url: str) -> Iterator[None]:
 
 def fetch(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> ObjectID | None:
     """Bring the objects of ``remote.ref`` into the store and return its commit
-    (None: the remote has no such branch). Our branch is not touched."""
+    (None: the remote has no such branch). Our branch is not touched; the
+    remote-tracking ref names the commit only once its objects are on disk."""
     client, path = _transport(repo, remote.url)
     objects = repo.git.object_store
+    advertised: list[ObjectID | None] = []
 
     def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
+        # The commit the pack is made for. The refs a fetch returns are no
+        # proof: dulwich reads a local remote's refs again after the pack, so a
+        # push landing in between named a commit that never arrived.
         sha = refs.get(Ref(remote.ref))
+        advertised.append(sha)
         return [sha] if sha and sha not in objects else []
 
-    with _talking_to(remote.url):
-        result = client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
-    sha = result.refs.get(Ref(remote.ref))
-    if sha is not None and remote.tracking is not None:
-        message = f"fetch: {remote.label}".encode()
-        repo.git.refs.set_if_equals(remote.tracking, None, sha, message=message)
+    with _talking_to(remote.url), _transferring(repo):
+        client.fetch(path.encode(), repo.git, determine_wants=wants, progress=progress)
+    sha = advertised[-1] if advertised else None
+    if sha is None:
+        return None
+    if sha not in objects:
+        raise GitmemError(f"{remote.url}: did not send commit {sha.decode()} of {remote.label}")
+    if remote.tracking is not None:
+        _set_tracking(repo, remote.tracking, sha, f"fetch: {remote.label}")
     return sha
+
+
+@contextmanager
+def _transferring(repo: GitRepo) -> Iterator[None]:
+    """Let one fetch or push of this store run at a time. dulwich names a pack
+    after the objects in it: two processes fetching (or pushing) the same
+    objects wrote one pack file and one index each under the same names, and
+    the index left could describe the other pack. The store lock stays free:
+    agents keep writing while a slow remote answers."""
+    with flocked(repo.gitdir / "gitmem-transfer.flock"):
+        yield
+
+
+def _set_tracking(repo: GitRepo, tracking: Ref, sha: ObjectID, message: str) -> None:
+    """Point a remote-tracking ref at ``sha`` (its objects are in the store),
+    waiting for another process of this store that is moving it too."""
+    with_git_lock(
+        lambda: repo.git.refs.set_if_equals(tracking, None, sha, message=message.encode())
+    )
 
 
 def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> bool:
     """Move the remote branch to our head if it is in our history (True), or
-    say it has it already (False). Raises PushRejected if it moved meanwhile."""
+    say it has it already (False). Raises PushRejected if it moved meanwhile.
+    A named remote becomes the branch's upstream if it has none (as
+    ``git push -u``), so plain ``git pull`` and ``git status`` know it."""
+    pushed = _send(repo, remote, progress)
+    branch = repo.branch_ref().decode().removeprefix(HEADS)
+    if remote.name is not None and repo.config(("branch", branch), "remote") is None:
+        repo.set_config(("branch", branch), "remote", remote.name)
+        repo.set_config(("branch", branch), "merge", remote.ref.decode())
+    return pushed
+
+
+def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
     head = repo.head()
     if head is None:
         raise ValidationError("nothing to push: the store has no commits")
@@ -192,8 +233,14 @@ def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> boo
             set(have), set(want), progress=progress, ofs_delta=ofs_delta
         )
 
-    with _talking_to(remote.url):
-        result = client.send_pack(path.encode(), update_refs, pack, progress=progress)
+    with _talking_to(remote.url), _transferring(repo):
+        try:
+            result = client.send_pack(path.encode(), update_refs, pack, progress=progress)
+        except FileLocked as e:  # a local remote: another push is moving the branch
+            raise PushRejected(
+                f"push to {remote.label} rejected: another push holds "
+                f"{os.fsdecode(e.lockfilename)}; try again"
+            ) from None
         if verdict == ["up to date"]:
             return False
         if verdict == ["moved"]:
@@ -207,12 +254,23 @@ def push(repo: GitRepo, remote: Remote, progress: Progress | None = None) -> boo
         # Some servers (dulwich's own) report success when their compare-and-swap
         # failed: believe the remote's ref, not the report.
         now = client.get_refs(path.encode()).refs.get(Ref(remote.ref))
-    if now != head and (now is None or not contains(repo, now, head)):
-        raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
-    if remote.tracking is not None:
-        message = f"update by push: {remote.label}".encode()
-        repo.git.refs.set_if_equals(remote.tracking, None, head, message=message)
+        if now != head and (now is None or not contains(repo, now, head)):
+            raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
+        if isinstance(client, LocalGitClient):
+            _name_head(path, remote)
+        if remote.tracking is not None:
+            _set_tracking(repo, remote.tracking, head, f"update by push: {remote.label}")
     return True
+
+
+def _name_head(path: str, remote: Remote) -> None:
+    """Point a bare remote's HEAD at the branch we pushed if it names a branch
+    that does not exist: ``git init --bare`` names ``master``, and a clone of
+    a remote whose HEAD names nothing checks out nothing. (Over ssh or HTTP
+    git has no way to set it; a local path is all we can mend.)"""
+    with Repo(path) as target:
+        if target.bare and target.refs.follow(Ref(b"HEAD"))[1] is None:
+            target.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(remote.ref))
 
 
 def _refuse_checked_out(path: str, remote: Remote) -> None:

@@ -5,9 +5,12 @@ a branch that moved, ``gitmem edit``, the merge driver plain git runs, and pull.
 
 - Front matter merges key by key; both sides changing one key differently
   is a conflict.
-- A value that both sides only appended to keeps both appends, ours then
-  theirs, so concurrent ``memory_insert`` calls never conflict. Anything else
-  is a line merge by ``merge3`` (the library ``dulwich.merge`` runs on).
+- A value changed by memory operations is merged by replaying one side's
+  operations onto the other's value (gitmem/replay.py), when the caller (a
+  pull) passes each side's operations. Otherwise it is a line merge by
+  ``merge3`` (the library ``dulwich.merge`` runs on) where lines that only one
+  side added are kept even next to the other side's change: appends on both
+  sides keep both, ours then theirs' lines that ours lacks.
 - A manifest's attachments merge as sets relative to the base.
 - The merged file is parsed back, so it is checked like any write (schema,
   id, limit). Rules that need the store's other files (labels unique per
@@ -25,6 +28,7 @@ import merge3
 
 from gitmem import block as blockfmt
 from gitmem import manifest as manifestfmt
+from gitmem import replay
 from gitmem.block import DEFAULT_LIMIT, Block
 from gitmem.errors import ValidationError
 from gitmem.manifest import Agent
@@ -55,6 +59,7 @@ class Merged:
     Otherwise ``conflicts`` lists the hunks and/or ``error`` says why the
     result is not a valid file, and ``marked`` is the text a person resolves:
     conflicts between standard ``<<<<<<<``/``=======``/``>>>>>>>`` markers.
+    ``settled`` says what a strategy dropped or moved, a line each.
     """
 
     path: str
@@ -62,6 +67,7 @@ class Merged:
     conflicts: tuple[Hunk, ...] = ()
     error: str | None = None
     marked: bytes | None = None
+    settled: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -89,16 +95,18 @@ def merge_file(
     strategy: Strategy | None = None,
     default_limit: int = DEFAULT_LIMIT,
     labels: tuple[str, str] = ("ours", "theirs"),
+    ops: tuple[Sequence[replay.Op], Sequence[replay.Op]] | None = None,
 ) -> Merged:
     """Merge the store file ``path`` (None: no such file on that side).
 
     ``strategy`` resolves each conflicting hunk or key by taking that side;
     changes that do not conflict are kept from both sides. ``labels`` name the
-    sides in conflict markers.
+    sides in conflict markers. ``ops``: each side's operations on the block
+    since the sides parted, oldest first, to merge its value by replaying them.
     """
     if base == b"":
         base = None  # git hands a merge driver an empty file when there is no base
-    merged = _merge(path, base, ours, theirs, strategy, default_limit, labels)
+    merged = _merge(path, base, ours, theirs, strategy, default_limit, labels, ops)
     if merged.clean and merged.data is not None:
         problem = _problem(path, merged.data, default_limit)
         if problem:
@@ -114,6 +122,7 @@ def _merge(
     strategy: Strategy | None,
     default_limit: int,
     labels: tuple[str, str],
+    ops: tuple[Sequence[replay.Op], Sequence[replay.Op]] | None,
 ) -> Merged:
     if ours == theirs:
         return Merged(path, ours)
@@ -138,7 +147,7 @@ def _merge(
         b = o = t = None
         error = str(e)  # a side that is not a valid file cannot be merged key by key
     if isinstance(o, Block) and isinstance(t, Block) and not isinstance(b, Agent):
-        return _merge_block(path, b, o, t, strategy, labels)
+        return _merge_block(path, b, o, t, strategy, labels, ops)
     if isinstance(o, Agent) and isinstance(t, Agent) and not isinstance(b, Block):
         return _merge_manifest(path, b, o, t, strategy, labels)
     text = merge_lines(_text(base), _text(ours) or "", _text(theirs) or "", strategy, labels)
@@ -166,11 +175,13 @@ def _problem(path: str, data: bytes, default_limit: int) -> str | None:
 @dataclass(frozen=True)
 class MergedText:
     """A merged text: ``merged`` (conflicts resolved by the strategy, else ours),
-    ``marked`` (conflicts between markers) and the conflicting hunks."""
+    ``marked`` (conflicts between markers), the conflicting hunks, and the
+    lines the strategy dropped."""
 
     merged: str
     marked: str
     conflicts: tuple[Hunk, ...]
+    dropped: tuple[str, ...] = ()
 
 
 def split_lines(text: str) -> list[str]:
@@ -186,19 +197,20 @@ def merge_lines(
     labels: tuple[str, str] = ("ours", "theirs"),
     where: str = "line",
 ) -> MergedText:
-    """Merge texts line by line; both sides only appending to ``base`` keeps both."""
+    """Merge texts line by line. Where both sides changed the same place, lines
+    that one side only added after the base's are kept beside the other side's
+    change (appends on both sides keep both, ours first); anything else there
+    is a conflict."""
     o, t = split_lines(ours), split_lines(theirs)
     b = split_lines(base) if base is not None else None
     if o == t or b == t:
         return MergedText(ours, ours, ())
     if b == o:
         return MergedText(theirs, theirs, ())
-    if b is not None and o[: len(b)] == b and t[: len(b)] == b:
-        both = "\n".join(o + t[len(b) :])
-        return MergedText(both, both, ())
     merged: list[str] = []
     marked: list[str] = []
     hunks: list[Hunk] = []
+    dropped: list[str] = []
     regions = merge3.Merge3(b or [], o, t).merge_regions()
     for kind, *at in regions:
         if kind == "unchanged":
@@ -209,22 +221,53 @@ def merge_lines(
             same = t[at[0] : at[1]]
         else:
             zs, ze, os_, oe, ts, te = at
-            mine, yours = o[os_:oe], t[ts:te]
+            was, mine, yours = (b or [])[zs:ze], o[os_:oe], t[ts:te]
+            # Without a base (both sides made the file) nothing was only added to.
+            joined = None if b is None else _join_additions(was, mine, yours)
+            if joined is not None:
+                merged += joined
+                marked += joined
+                continue
             hunks.append(
                 Hunk(
                     f"{where} {zs + 1}",
-                    None if b is None else "\n".join(b[zs:ze]),
+                    None if b is None else "\n".join(was),
                     "\n".join(mine),
                     "\n".join(yours),
                 )
             )
-            merged += yours if strategy == "theirs" else mine
+            kept, lost = (yours, mine) if strategy == "theirs" else (mine, yours)
+            merged += kept
+            dropped += [line for line in lost if line not in kept]
             marked += [f"<<<<<<< {labels[0]}", *mine, "=======", *yours, f">>>>>>> {labels[1]}"]
             continue
         merged += same
         marked += same
     conflicts = () if strategy else tuple(hunks)
-    return MergedText("\n".join(merged), "\n".join(merged if strategy else marked), conflicts)
+    text = "\n".join(merged if strategy else marked)
+    return MergedText("\n".join(merged), text, conflicts, tuple(dropped) if strategy else ())
+
+
+def _join_additions(base: list[str], ours: list[str], theirs: list[str]) -> list[str] | None:
+    """Both sides' lines where one side only added lines after the base's there.
+    Additions that already appear, in order, on the other side are not repeated:
+    a person who copied the agents' lines into the file has merged them."""
+    ours_added = ours[len(base) :] if ours[: len(base)] == base else None
+    theirs_added = theirs[len(base) :] if theirs[: len(base)] == base else None
+    if theirs_added is not None and _contains_in_order(ours, theirs_added):
+        return ours
+    if ours_added is not None and _contains_in_order(theirs, ours_added):
+        return theirs
+    if theirs_added is not None:
+        return ours + theirs_added
+    if ours_added is not None:
+        return theirs + ours_added
+    return None
+
+
+def _contains_in_order(lines: list[str], wanted: list[str]) -> bool:
+    found = iter(lines)
+    return all(any(line == w for line in found) for w in wanted)
 
 
 # -- front matter ------------------------------------------------------------
@@ -235,6 +278,7 @@ class _Fields:
     merged: dict[str, Any]
     conflicts: dict[str, tuple[Any, Any]]  # key -> (ours, theirs)
     hunks: tuple[Hunk, ...]
+    settled: tuple[str, ...] = ()  # keys a strategy decided
 
 
 def _merge_fields(
@@ -248,6 +292,7 @@ def _merge_fields(
     merged: dict[str, Any] = {}
     conflicts: dict[str, tuple[Any, Any]] = {}
     hunks = []
+    settled = []
     for key in names:
         b = _NO_VALUE if base is None else _plain(getattr(base, key))
         o, t = _plain(getattr(ours, key)), _plain(getattr(theirs, key))
@@ -257,12 +302,13 @@ def _merge_fields(
             merged[key] = t
         elif strategy is not None:
             merged[key] = o if strategy == "ours" else t
+            settled.append(key)
         else:
             conflicts[key] = (o, t)
             shown_base = None if b is _NO_VALUE else show(key, b)
             hunks.append(Hunk(f"{key!r}", shown_base, show(key, o), show(key, t)))
             merged[key] = o
-    return _Fields(merged, conflicts, tuple(hunks))
+    return _Fields(merged, conflicts, tuple(hunks), tuple(settled))
 
 
 def _render_fields(
@@ -304,13 +350,25 @@ def _merge_block(
     t: Block,
     strategy: Strategy | None,
     labels: tuple[str, str],
+    ops: tuple[Sequence[replay.Op], Sequence[replay.Op]] | None,
 ) -> Merged:
     show = _yaml(path, optional=("metadata",))
     fields = _merge_fields(BLOCK_FIELDS, b, o, t, strategy, show)
-    value = merge_lines(b.value if b else None, o.value, t.value, strategy, labels, "value line")
+    replayed = replay.merge_values(o.value, t.value, *ops, prefer=strategy) if ops else None
+    if replayed is not None and not replayed.failed:
+        value = MergedText(replayed.value, replayed.value, ())
+        settled = replayed.settled
+    else:
+        # Operations that cannot be replayed: the lines either side changed
+        # show a person best what conflicts (and may still merge).
+        base = b.value if b else None
+        value = merge_lines(base, o.value, t.value, strategy, labels, "value line")
+        settled = tuple(f"value line dropped: {line!r}" for line in value.dropped)
+    settled += tuple(f"{key!r}: kept {strategy}'s" for key in fields.settled)
     hunks = fields.hunks + value.conflicts
     if not hunks:
-        return Merged(path, blockfmt.dump(Block(o.id, value=value.merged, **fields.merged)))
+        data = blockfmt.dump(Block(o.id, value=value.merged, **fields.merged))
+        return Merged(path, data, settled=tuple(f"{path}: {line}" for line in settled))
     body = value.marked + "\n" if value.marked else ""
     marked = "---\n" + _render_fields(BLOCK_FIELDS, fields, show, labels) + "---\n" + body
     return Merged(path, None, hunks, marked=marked.encode("utf-8"))

@@ -23,6 +23,19 @@ from gitmem.view import SETTINGS, ParseCache, Settings, View
 
 T = TypeVar("T")
 GITATTRIBUTES = "blocks/**/*.md merge=gitmem\nagents/*.yaml merge=gitmem\n"
+# Editors' swap, lock and backup files, which gitmem skips too (check.disk_files,
+# worktree.is_store_file): without this, `git add -A` commits vim's swap file.
+GITIGNORE = """\
+# Editors' temporary files; gitmem ignores them too.
+*.swp
+*.swo
+*.swx
+*~
+.#*
+\\#*#
+*.tmp
+4913
+"""
 UNSET: Any = object()  # "not given" for update(), where None can be a real value
 Files = dict[str, bytes | None]
 
@@ -31,8 +44,8 @@ Files = dict[str, bytes | None]
 class Write:
     """What an operation writes, and the block and agent ids its commit names.
 
-    ``subject`` replaces the commit's ``<op>: <target>`` subject; ``from_disk``:
-    see ``repo.Change``.
+    ``subject`` replaces the commit's ``<op>: <target>`` subject; ``from_disk``
+    and ``args``: see ``gitcommit.Change``.
     """
 
     files: Files
@@ -41,6 +54,7 @@ class Write:
     agent: str | None = None
     subject: str | None = None
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
+    args: Mapping[str, Any] | None = None
 
 
 class Store:
@@ -63,10 +77,14 @@ class Store:
             raise ValidationError(f"{root} is already a Git repository")
         if root.exists() and any(root.iterdir()):
             raise ValidationError(f"{root} is not empty")
-        content = {SETTINGS: Settings().dump(), ".gitattributes": GITATTRIBUTES.encode()}
+        content = {
+            SETTINGS: Settings().dump(),
+            ".gitattributes": GITATTRIBUTES.encode(),
+            ".gitignore": GITIGNORE.encode(),
+        }
         content.update(files or {})
         for name in content:
-            if name not in (SETTINGS, ".gitattributes") and not name.startswith(
+            if name not in (SETTINGS, ".gitattributes", ".gitignore") and not name.startswith(
                 ("blocks/", "agents/")
             ):
                 raise ValidationError(f"{name}: not a block or an agent manifest")
@@ -111,6 +129,7 @@ class Store:
                 write.blocks,
                 write.subject,
                 write.from_disk,
+                args=write.args,
             )
             return change, result
 

@@ -14,7 +14,9 @@ merges them afterwards from the version they started from.
 
 from __future__ import annotations
 
+import random
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,25 +28,29 @@ from gitmem.gitobjects import blob_id
 from gitmem.gitremote import FileEntry, Progress, PushRejected, Remote
 from gitmem.gitsnapshot import Snapshot
 from gitmem.merge import Merged, Strategy, merge_file
+from gitmem.oplog import side_ops
 from gitmem.repo import GitRepo
 from gitmem.store import Store
 from gitmem.validate import REGULAR_FILE, agent_id_of, block_id_of, check_incoming
 from gitmem.view import SETTINGS, View
 
 SYNC_ATTEMPTS = 5
+RETRY_PAUSE = 0.02  # seconds; the first retry of a sync waits up to this long
 
 
 @dataclass(frozen=True)
 class Pulled:
     """What a pull did: ``how`` is "up to date", "fast-forward" or "merge" (a
     merge commit); ``commits`` arrived; ``blocks`` changed here (ids);
-    ``merged`` lists the files both sides had changed, merged block by block."""
+    ``merged`` lists the files both sides had changed, merged block by block;
+    ``settled`` says what ``--strategy`` dropped or moved, a line each."""
 
     remote: str
     how: str
     commits: int = 0
     blocks: tuple[str, ...] = ()
     merged: tuple[str, ...] = ()
+    settled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,12 +117,14 @@ def sync(
     """Pull, then push; while the push is rejected because the remote moved
     meanwhile, pull and push again (at most ``attempts`` rounds)."""
     pulls = []
-    for _ in range(attempts):
+    for attempt in range(attempts):
         pulls.append(pull(store, remote, strategy=strategy, progress=progress))
         try:
             return Synced(tuple(pulls), push(store, remote, progress=progress))
         except PushRejected:
-            continue
+            # Deployments that lost the race together would retry together and
+            # lose again: wait a random, growing while first.
+            time.sleep(random.uniform(0, RETRY_PAUSE * 2**attempt))
     raise ConflictError(
         f"sync with {pulls[-1].remote}: the remote moved again before each of {attempts} "
         "pushes; everything pulled is merged here, run sync again to push"
@@ -196,6 +204,7 @@ def _merge(store: Store, remote: Remote, theirs: CommitId, strategy: Strategy | 
             gitremote.count_commits(repo, theirs, ours),
             blocks,
             plan.merged,
+            plan.settled,
         )
         change = Change(
             files,
@@ -223,13 +232,15 @@ def _listed(names: list[str]) -> str:
 class _Plan:
     """What a pull writes on top of our branch: ``files`` (None: deleted), the
     Git mode of each file that arrives, the paths merged block by block, the
-    conflicts, and merge results that are not valid files (path -> problem)."""
+    conflicts, merge results that are not valid files (path -> problem), and
+    what a strategy settled (a line each)."""
 
     files: dict[str, bytes | None]
     modes: dict[str, int]
     merged: tuple[str, ...]
     conflicts: tuple[Merged, ...]
     invalid: dict[str, str]
+    settled: tuple[str, ...]
 
 
 _UNCHANGED = (0, "")  # no change on our side since the merge base
@@ -246,9 +257,7 @@ def _plan(view: View, base: CommitId | None, theirs: CommitId, strategy: Strateg
     base_snap = repo.snapshot(base) if base else None
     files: dict[str, bytes | None] = {}
     modes: dict[str, int] = {}
-    merged: list[str] = []
-    conflicts: list[Merged] = []
-    invalid: dict[str, str] = {}
+    both: dict[str, tuple[FileEntry | None, FileEntry | None]] = {}
     for path, entry in arriving.items():
         mine = ours_changed.get(path, _UNCHANGED)
         if mine == entry:
@@ -257,7 +266,19 @@ def _plan(view: View, base: CommitId | None, theirs: CommitId, strategy: Strateg
             modes[path] = entry[0]
         if mine == _UNCHANGED or (entry is not None and entry[0] != REGULAR_FILE):
             files[path] = read(entry)  # a file that is not plain is refused by the check
-            continue
+        else:
+            both[path] = (mine, entry)
+    # Blocks changed on both sides merge by replaying operations: read each
+    # side's since the histories parted, in one walk per side.
+    blocks = [path for path in both if block_id_of(path) is not None]
+    limit = view.settings.default_limit
+    ours_ops = side_ops(repo, ours, theirs, blocks, limit) if ours else {}
+    theirs_ops = side_ops(repo, theirs, ours, blocks, limit)
+    merged: list[str] = []
+    conflicts: list[Merged] = []
+    invalid: dict[str, str] = {}
+    settled: list[str] = []
+    for path, (mine, entry) in both.items():
         base_sha = base_snap.blob_id(path) if base_snap else None
         result = merge_file(
             path,
@@ -265,13 +286,15 @@ def _plan(view: View, base: CommitId | None, theirs: CommitId, strategy: Strateg
             read(mine),
             read(entry),
             strategy=strategy,
-            default_limit=view.settings.default_limit,
+            default_limit=limit,
+            ops=(ours_ops[path], theirs_ops[path]) if path in theirs_ops else None,
         )
         merged.append(path)
+        settled += result.settled
         if result.clean:
             files[path] = result.data
         elif result.conflicts:
             conflicts.append(result)
         else:
             invalid[path] = result.error or f"{path}: the merged file is not valid"
-    return _Plan(files, modes, tuple(merged), tuple(conflicts), invalid)
+    return _Plan(files, modes, tuple(merged), tuple(conflicts), invalid, tuple(settled))

@@ -82,6 +82,7 @@ class Memory:
         edit: Callable[[str], str],
         if_version: str | None,
         texts: dict[str, str],
+        args: dict[str, object] | None = None,
     ) -> str:
         def build(view: View) -> tuple[Write | None, str]:
             old = _by_label(view, self.agent_id, label)
@@ -104,7 +105,8 @@ class Memory:
             if value == old.value:
                 return None, message
             new = replace(old, value=value, version=None)
-            return Write({new.path: blockfmt.dump(new)}, new.id, (new.id,)), message
+            files: dict[str, bytes | None] = {new.path: blockfmt.dump(new)}
+            return Write(files, new.id, (new.id,), args=args), message
 
         return self._store.transact(
             build, op=op, author=agent_identity(self.agent_id), agent=self.agent_id
@@ -128,7 +130,10 @@ class Memory:
                 )
             return "\n".join(lines[:at] + new_string.split("\n") + lines[at:])
 
-        return self._edit("memory_insert", label, edit, if_version, {"new_string": new_string})
+        args = {"new_string": new_string, "insert_line": insert_line}
+        return self._edit(
+            "memory_insert", label, edit, if_version, {"new_string": new_string}, args
+        )
 
     def memory_replace(
         self, label: str, old_string: str, new_string: str, *, if_version: str | None = None
@@ -151,7 +156,7 @@ class Memory:
             return value.replace(old_string, new_string)
 
         texts = {"old_string": old_string, "new_string": new_string}
-        return self._edit("memory_replace", label, edit, if_version, texts)
+        return self._edit("memory_replace", label, edit, if_version, texts, dict(texts))
 
     def memory_rethink(self, label: str, new_memory: str, *, if_version: str | None = None) -> str:
         """Rewrite the whole value of the block."""

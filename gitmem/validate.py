@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitmem.view import View
 
 GITATTRIBUTES = ".gitattributes"
+GITIGNORE = ".gitignore"  # written by init; any content is harmless
 STORE_FILES = (SETTINGS, GITATTRIBUTES)
 Files = Mapping[str, bytes | None]
 # A conflict a person has not resolved yet: git's markers, in order, each at
@@ -55,7 +56,7 @@ def parse_file(path: str, data: bytes, default_limit: int) -> Block | Agent | No
     if path == SETTINGS:
         parse_settings(data)
         return None
-    if path == GITATTRIBUTES:
+    if path in (GITATTRIBUTES, GITIGNORE):
         return None
     raise ValidationError(
         f"{path}: not a block or an agent manifest "
@@ -186,7 +187,8 @@ def check_incoming(
     """The problem of each file arriving from elsewhere (a pull, a clone, a plain
     ``git commit``): each must be a plain file (``modes``: its Git mode) and then
     be a valid change to ``view`` like any write: a block or manifest with a valid
-    id and schema within its limit, or the store's own gitmem.yaml or .gitattributes."""
+    id and schema within its limit, or the store's own gitmem.yaml, .gitattributes
+    or .gitignore."""
     problems = {
         path: f"{path}: is {_NOT_PLAIN.get(mode, f'of mode {mode:o}')}; "
         "blocks and manifests must be plain files"

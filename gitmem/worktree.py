@@ -20,6 +20,7 @@ from gitmem.errors import ConflictError, CorruptError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
 from gitmem.gitworktree import FileState, file_states
 from gitmem.merge import Merged, Strategy, merge_file
+from gitmem.oplog import edit_ops
 from gitmem.store import Store, Write
 from gitmem.validate import agent_id_of, block_id_of, check_files
 from gitmem.view import View
@@ -222,14 +223,21 @@ def commit_edits(
             if theirs == e.base:
                 files[e.path] = e.data
                 continue
+            limit = view.settings.default_limit
+            ops = None
+            if e.base is not None and e.data is not None:
+                # The agents' operations since the person's copy, replayed onto it.
+                who = store.repo.person().name
+                ops = edit_ops(store.repo, view.snap.commit, e.path, e.base, e.data, limit, who)
             merged = merge_file(
                 e.path,
                 _blob(store, e.base),
                 e.data,
                 _blob(store, theirs),
                 strategy=strategy,
-                default_limit=view.settings.default_limit,
+                default_limit=limit,
                 labels=labels,
+                ops=ops,
             )
             if merged.clean:
                 files[e.path] = merged.data

@@ -41,7 +41,7 @@ def commit_all(store: Path, message: str = "by hand") -> None:
 def test_a_sound_store_is_ok(sample: gitmem.Client) -> None:
     result = check(sample.path)
     assert result.exit_code == 0, result.output
-    assert result.stdout == "ok: 8 blocks, 2 agents, 18 Git objects checked\n"
+    assert result.stdout == "ok: 8 blocks, 2 agents, 19 Git objects checked\n"
 
 
 def test_json_lists_each_problem_with_where_it_is(client: gitmem.Client) -> None:
@@ -60,7 +60,7 @@ def test_json_lists_each_problem_with_where_it_is(client: gitmem.Client) -> None
         ],
         "blocks": 0,
         "agents": 0,
-        "objects": 4,
+        "objects": 5,
     }
     assert result.stderr == "Error: found 1 problem\n"
 

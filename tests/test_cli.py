@@ -206,3 +206,32 @@ def test_module_and_console_script_run(store: Path) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith("Error: invalid block id 'Nope'")
     assert refused.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["blocks", "update", "organization", "--value", "x"],
+        ["memory", "insert", "worker", "organization", "x"],
+        ["memory", "replace", "worker", "organization", "Acme", "Acme Inc."],
+        ["memory", "rethink", "worker", "organization", "x"],
+    ],
+    ids=["blocks-update", "insert", "replace", "rethink"],
+)
+def test_if_version_that_is_no_version_is_a_usage_error(tmp_path: Path, command: list[str]) -> None:
+    store = tmp_path / "mem"
+    assert run(None, "init", "--sample", str(store)).exit_code == 0
+    head = git(store, "rev-parse", "HEAD")
+
+    done = run(store, *command, "--if-version", "garbage")
+
+    assert done.exit_code == 2
+    assert done.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--if-version': 'garbage' is not a block version "
+        "(40 hex digits, as 'blocks show --json' prints)"
+    )
+    assert git(store, "rev-parse", "HEAD") == head
+    # A version given in capitals is the same version.
+    version = json.loads(run(store, "blocks", "show", "organization", "--json").stdout)["version"]
+    done = run(store, *command, "--if-version", version.upper())
+    assert done.exit_code == 0, done.output

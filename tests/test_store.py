@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import gitmem
+from gitmem.check import check_store
 from gitmem.errors import NotFoundError, ValidationError
 from tests.conftest import assert_clean, git
 
@@ -19,7 +20,7 @@ def test_init_makes_a_store_git_understands(tmp_path: Path) -> None:
     with gitmem.Client.init(tmp_path / "mem") as client:
         root = client.path
     assert git(root, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
-    assert git(root, "ls-files").split() == [".gitattributes", "gitmem.yaml"]
+    assert git(root, "ls-files").split() == [".gitattributes", ".gitignore", "gitmem.yaml"]
     assert (root / "gitmem.yaml").read_text() == "format: 1\ndefault_limit: 20000\n"
     assert "blocks/**/*.md merge=gitmem" in (root / ".gitattributes").read_text()
     assert_clean(root)
@@ -245,3 +246,21 @@ def test_delete_agent_with_blocks_refuses_blocks_others_hold(client: gitmem.Clie
     with pytest.raises(ValidationError, match="block 'a/persona' is also attached to b"):
         client.agents.delete("a", delete_blocks=True)
     assert client.agents.retrieve("a")
+
+
+def test_the_store_ignores_editors_temporary_files(tmp_path: Path) -> None:
+    editors = [".organization.md.swp", ".organization.md.swo", "organization.md~", "4913"]
+    editors += [".#organization.md", "#organization.md#", "organization.md.tmp"]
+    with gitmem.Client.init(tmp_path / "mem", sample=True) as client:
+        for name in editors:
+            (client.path / "blocks" / name).write_text("being edited\n")
+        assert git(client.path, "status", "--porcelain", "--untracked-files=all") == ""
+        assert check_store(client.path).problems == []
+        # A clone takes the .gitignore like the store's other own files.
+        hub = tmp_path / "hub.git"
+        git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(hub))
+        client.add_remote("origin", str(hub))
+        client.push()
+    with gitmem.Client.clone(str(hub), tmp_path / "copy") as copy:
+        assert (copy.path / ".gitignore").read_bytes() == (client.path / ".gitignore").read_bytes()
+        assert_clean(copy.path)

@@ -4,6 +4,7 @@ this machine) and smart HTTP from a dulwich server started here."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -122,10 +123,12 @@ def test_conflicting_replaces_change_nothing_and_exit_3(world: World) -> None:
     world.a.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, A] T-1")
     world.a.push()
     world.b.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, B] T-1")
+    b_commit = head(world.b.path)[:12]
     before = snapshot(world.b.path)
 
     done = cli(world.b.path, "pull")
 
+    # The remote's replace cannot be replayed here: the lines show why.
     assert done.exit_code == 3
     assert done.stderr == (
         "Error: pull from origin/main: 1 file(s) conflict with changes made here; nothing was "
@@ -140,10 +143,13 @@ def test_conflicting_replaces_change_nothing_and_exit_3(world: World) -> None:
 
     done = cli(world.b.path, "pull", "--strategy", "theirs")
 
+    # Theirs wins: our replace is the one given up, and the output says so.
     assert done.exit_code == 0, done.output
     assert done.stdout == (
         "origin/main: merge, 1 commit(s); blocks changed: task_queue; "
         "merged block by block: blocks/task_queue.md\n"
+        f"  blocks/task_queue.md: memory_replace by worker ({b_commit}): old_string "
+        "'[done] T-1' no longer appears; dropped ('[done] T-1' -> '[done, B] T-1')\n"
     )
     assert done.stderr == ""  # no progress when stderr is not a terminal
     value = world.b.blocks.retrieve("task_queue").value
@@ -442,3 +448,79 @@ def test_clone_pull_and_push_over_smart_http(world: World, http_url: str, tmp_pa
         expected = f"{T1}\n[todo] T-4: from D\n[todo] T-3: from A"
         assert d.blocks.retrieve("task_queue").value == expected
         assert_clean(d.path)
+
+
+# -- papercuts ---------------------------------------------------------------------
+
+
+def test_a_first_push_names_the_branch_in_a_hub_whose_head_names_none(tmp_path: Path) -> None:
+    hub = tmp_path / "hub.git"
+    git(tmp_path, "-c", "init.defaultBranch=master", "init", "-q", "--bare", str(hub))
+    with gitmem.Client.init(tmp_path / "a", sample=True) as a:
+        assert cli(a.path, "remote", "add", "origin", str(hub)).exit_code == 0
+        assert cli(a.path, "push").exit_code == 0
+
+        assert git(hub, "symbolic-ref", "HEAD") == "refs/heads/main\n"
+        git(tmp_path, "clone", "-q", str(hub), "c")
+        assert (tmp_path / "c" / ORG).read_bytes() == (a.path / ORG).read_bytes()
+        # The push made origin the upstream: plain git pull and status know it.
+        assert git(a.path, "config", "branch.main.remote") == "origin\n"
+        assert git(a.path, "config", "branch.main.merge") == "refs/heads/main\n"
+        (tmp_path / "c" / ORG).write_text((tmp_path / "c" / ORG).read_text() + "From C.\n")
+        git(tmp_path / "c", "commit", "-q", "-am", "C writes")
+        git(tmp_path / "c", "push", "-q")
+        git(a.path, "pull", "-q")
+        assert a.blocks.retrieve("organization").value.endswith("From C.")
+        assert_clean(a.path)
+
+
+def test_a_hub_whose_head_names_a_branch_is_left_alone(world: World) -> None:
+    git(world.remote, "symbolic-ref", "HEAD", "refs/heads/other")
+    git(world.remote, "branch", "other", "main")
+    insert(world.a, "[todo] T-3: from A")
+    world.a.push()
+    assert git(world.remote, "symbolic-ref", "HEAD") == "refs/heads/other\n"
+
+
+@pytest.mark.parametrize("command", ["sync", "pull"])
+def test_a_conflict_is_json_with_json(world: World, command: str) -> None:
+    world.a.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, A] T-1")
+    world.a.push()
+    world.b.agents.memory("worker").memory_replace("task_queue", "[done] T-1", "[done, B] T-1")
+    before = snapshot(world.b.path)
+
+    done = cli(world.b.path, command, "--json")
+
+    summary = (
+        "pull from origin/main: 1 file(s) conflict with changes made here; nothing was "
+        "changed (pull again with --strategy ours|theirs, or change one side and sync)"
+    )
+    assert (done.exit_code, done.stderr) == (3, f"Error: {summary}\n")
+    assert json.loads(done.stdout) == {
+        "error": summary,
+        "conflicts": [
+            {
+                "path": QUEUE,
+                "where": "value line 1",
+                "base": T1,
+                "ours": "[done, B] T-1: Summarise last week's support tickets",
+                "theirs": "[done, A] T-1: Summarise last week's support tickets",
+            }
+        ],
+    }
+    assert snapshot(world.b.path) == before
+
+
+def test_a_rejected_push_is_json_with_json(world: World) -> None:
+    insert(world.a, "[todo] T-3: from A")
+    world.a.push()
+    insert(world.b, "[todo] T-4: from B")
+
+    done = cli(world.b.path, "push", "--json")
+
+    message = (
+        "push to origin/main rejected: it has commits this store has not merged; "
+        "pull first (gitmem sync does both)"
+    )
+    assert (done.exit_code, done.stderr) == (3, f"Error: {message}\n")
+    assert json.loads(done.stdout) == {"error": message, "conflicts": []}

@@ -134,6 +134,26 @@ def block_line(b: Any) -> str:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A version is a blob id; anything else is a typo (exit 2), not a conflict (exit 3)."""
+    from gitmem.gitobjects import is_object_id
+
+    if value is None:
+        return None
+    if not is_object_id(value.lower()):
+        raise click.BadParameter(
+            f"{value!r} is not a block version (40 hex digits, as 'blocks show --json' prints)"
+        )
+    return value.lower()
+
+
+if_version_option = click.option(
+    "--if-version",
+    callback=_version,
+    help="Only if the block is still at this version (else exit 3).",
+)
+
+
 def read_value(value: str | None, value_file: Path | None) -> str | None:
     if value is not None and value_file is not None:
         raise click.UsageError("give --value or --value-file, not both")

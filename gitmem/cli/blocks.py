@@ -9,6 +9,7 @@ import click
 from gitmem.cli.base import (
     block_line,
     client_of,
+    if_version_option,
     json_option,
     main,
     output,
@@ -104,7 +105,7 @@ def blocks_show(ctx: click.Context, block_id: str, at: str | None, as_json: bool
     help="Whether memory tools may change the block.",
 )
 @click.option("--label", help="New label.")
-@click.option("--if-version", help="Only if the block is still at this version (else exit 3).")
+@if_version_option
 @json_option
 @click.pass_context
 def blocks_update(

@@ -6,6 +6,7 @@ import click
 
 from gitmem.cli.base import (
     client_of,
+    if_version_option,
     main,
     read_text,
 )
@@ -32,7 +33,7 @@ def _text(text: str) -> str:
     show_default=True,
     help="Insert after this line (0: at the top, -1: at the end).",
 )
-@click.option("--if-version", help="Only if the block is still at this version (else exit 3).")
+@if_version_option
 @click.pass_context
 def memory_insert(
     ctx: click.Context,
@@ -57,7 +58,7 @@ def memory_insert(
 @click.argument("label")
 @click.argument("old")
 @click.argument("new")
-@click.option("--if-version", help="Only if the block is still at this version (else exit 3).")
+@if_version_option
 @click.pass_context
 def memory_replace(
     ctx: click.Context, agent_id: str, label: str, old: str, new: str, if_version: str | None
@@ -76,7 +77,7 @@ def memory_replace(
 @click.argument("agent_id")
 @click.argument("label")
 @click.argument("text")
-@click.option("--if-version", help="Only if the block is still at this version (else exit 3).")
+@if_version_option
 @click.pass_context
 def memory_rethink(
     ctx: click.Context, agent_id: str, label: str, text: str, if_version: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,25 @@ def _progress(quiet: bool) -> Iterator[Callable[[bytes], None] | None]:
             err.flush()
 
 
+@contextmanager
+def _conflicts_reported(as_json: bool) -> Iterator[None]:
+    """With --json, a conflict is JSON on stdout too: the error's first line
+    and each conflicting hunk (path, where, base, ours, theirs); exit 3."""
+    from gitmem.errors import ConflictError
+    from gitmem.sync import MergeConflict
+
+    try:
+        yield
+    except ConflictError as e:
+        if not as_json:
+            raise
+        summary = str(e).splitlines()[0]
+        files = e.conflicts if isinstance(e, MergeConflict) else ()
+        hunks = [{"path": m.path, **dataclasses.asdict(h)} for m in files for h in m.conflicts]
+        output({"error": summary, "conflicts": hunks}, True, str)
+        raise ConflictError(summary) from None
+
+
 def _pulled(p: Any) -> str:
     if p.how == "up to date":
         return f"{p.remote}: up to date"
@@ -52,6 +72,8 @@ def _pulled(p: Any) -> str:
         line += f"; blocks changed: {', '.join(p.blocks)}"
     if p.merged:
         line += f"; merged block by block: {', '.join(p.merged)}"
+    for settled in p.settled:  # what --strategy gave up, so nobody loses it unseen
+        line += f"\n  {settled}"
     return line
 
 
@@ -99,13 +121,14 @@ def pull(
     """Fetch REMOTE (a name or URL; default: the branch's upstream, else origin)
     and merge it in: fast-forward, or a merge commit with blocks merged block by
     block. On a conflict nothing changes here; each conflicting hunk is listed
-    with base, ours and theirs (exit 3). Invalid files arriving refuse the pull.
+    with base, ours and theirs (with --json: as JSON on stdout; exit 3).
+    Invalid files arriving refuse the pull.
 
     \b
     Example:
       gitmem pull origin --strategy theirs
     """
-    with _progress(quiet) as progress:
+    with _progress(quiet) as progress, _conflicts_reported(as_json):
         pulled = client_of(ctx).pull(remote, strategy=strategy, progress=progress)
     if not quiet:
         output(pulled, as_json, _pulled)
@@ -124,7 +147,7 @@ def push(ctx: click.Context, remote: str | None, quiet: bool, as_json: bool) -> 
     Example:
       gitmem push origin
     """
-    with _progress(quiet) as progress:
+    with _progress(quiet) as progress, _conflicts_reported(as_json):
         pushed = client_of(ctx).push(remote, progress=progress)
     if not quiet:
         output(pushed, as_json, _pushed)
@@ -146,7 +169,7 @@ def sync(
     Example:
       gitmem sync
     """
-    with _progress(quiet) as progress:
+    with _progress(quiet) as progress, _conflicts_reported(as_json):
         synced = client_of(ctx).sync(remote, strategy=strategy, progress=progress)
     if quiet:
         return
