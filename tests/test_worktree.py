@@ -493,6 +493,37 @@ def test_a_buffer_loaded_before_an_agent_write_is_merged_from_what_it_loaded(
         assert_clean(store)
 
 
+def test_a_save_landing_while_the_one_before_is_committed_is_merged_from_that_one(
+    sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reproduction 9 step by step: an editor's buffer without the agent's line
+    # is saved, and saved again just as gitmem commits the first save (the
+    # save is made for real; only its moment is chosen). The second save must
+    # be merged from the first, not from the commit that added the agent's line.
+    path = sample.path / ORG
+    buffer = path.read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    path.write_text(buffer.replace("08:00-18:00", "09:00-17:00"))
+    claim = gitmem.gitcheckout.Checkout._sync_claimed
+
+    def save_again_first(self: Any, *args: Any) -> None:
+        if "10:00" not in path.read_text():
+            path.write_text(buffer.replace("08:00-18:00", "10:00-16:00"))
+        claim(self, *args)
+
+    monkeypatch.setattr(gitmem.gitcheckout.Checkout, "_sync_claimed", save_again_first)
+    assert sample.commit().committed == (ORG,)
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+    monkeypatch.undo()
+
+    assert sample.commit().committed == (ORG,)
+
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 10:00-16:00 CET" in value
+    assert value.endswith(f"\n{AGENT_LINE}") and value.count(AGENT_LINE) == 1
+    assert_clean(sample.path)
+
+
 def test_a_save_from_the_current_file_still_deletes_a_line(sample: gitmem.Client) -> None:
     store = sample.path
     sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
