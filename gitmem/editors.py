@@ -16,6 +16,7 @@ import socket
 import stat
 from contextlib import suppress
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from gitmem.gitobjects import is_object_id
@@ -96,10 +97,17 @@ def _alive(pid: int, host: str) -> bool:
     return True
 
 
+class Version(NamedTuple):
+    """A version of a file gitmem replaced on disk or left to an editor's buffer."""
+
+    sha: str
+    saved: bool  # a person's save that gitmem merged: never the branch's version
+
+
 class Replaced:
-    """Per path, the last ``KEEP`` versions (blob ids) gitmem replaced on disk or
-    left to an editor's buffer: ``<directory>/<quoted path>``, one id a line,
-    newest last. Written under the store lock."""
+    """Per path, the last ``KEEP`` versions gitmem replaced on disk or left to an
+    editor's buffer: ``<directory>/<quoted path>``, one blob id a line (then
+    `` saved`` for a person's save), newest last. Written under the store lock."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
@@ -110,16 +118,16 @@ class Replaced:
             name = hashlib.sha1(path.encode()).hexdigest()
         return self._directory / name
 
-    def add(self, path: str, sha: str) -> None:
-        """Keep ``sha`` as a version of ``path``. This runs after the branch moved:
-        failing to keep it (a full disk) only loses a candidate base, never the
+    def add(self, path: str, version: Version) -> None:
+        """Keep ``version`` of ``path``. This runs after the branch moved: failing
+        to keep it (a full disk) only loses a candidate base, never the
         operation, so the error is not raised."""
         with suppress(OSError):
-            self._add(path, sha)
+            self._add(path, version)
 
-    def _add(self, path: str, sha: str) -> None:
+    def _add(self, path: str, version: Version) -> None:
         file = self._file(path)
-        line = f"{sha}\n".encode()
+        line = _line(version)
         try:
             fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except FileNotFoundError:
@@ -132,14 +140,22 @@ class Replaced:
             os.close(fd)
         if size > 2 * KEEP * len(line):
             tmp = file.with_name(file.name + ".tmp")
-            tmp.write_text("".join(f"{s}\n" for s in reversed(self.get(path))))
+            tmp.write_bytes(b"".join(_line(v) for v in reversed(self.get(path))))
             os.replace(tmp, file)
 
-    def get(self, path: str) -> list[str]:
+    def get(self, path: str) -> list[Version]:
         """The kept versions of ``path``, newest first, each once."""
         try:
-            lines = self._file(path).read_bytes().split()
+            lines = self._file(path).read_bytes().splitlines()
         except FileNotFoundError:
             return []
-        ids = (line.decode() for line in reversed(lines) if is_object_id(line))
-        return list(dict.fromkeys(ids))[:KEEP]
+        found: dict[str, Version] = {}
+        for line in reversed(lines):
+            sha, _, kind = line.partition(b" ")
+            if is_object_id(sha) and sha.decode() not in found:
+                found[sha.decode()] = Version(sha.decode(), kind == b"saved")
+        return list(found.values())[:KEEP]
+
+
+def _line(version: Version) -> bytes:
+    return f"{version.sha}{' saved' if version.saved else ''}\n".encode()

@@ -17,7 +17,7 @@ from dulwich.objects import ObjectID
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
-from gitmem.editors import Replaced, held
+from gitmem.editors import Replaced, Version, held
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for
 from gitmem.gitlock import with_git_lock
 from gitmem.gitobjects import blob_id
@@ -51,7 +51,7 @@ class Checkout:
         """The version each change a person made on disk started from: see ``Bases``."""
         return Bases(self._bases_file).get()
 
-    def replaced(self, path: str) -> list[str]:
+    def replaced(self, path: str) -> list[Version]:
         """The versions of ``path`` last replaced on disk (or left to an editor's
         buffer), newest first: a save may be derived from any of them."""
         return self._replaced.get(path)
@@ -133,12 +133,12 @@ class Checkout:
     ) -> None:
         disk = disk_blob_id(self.root, path)
         if disk == read and (disk == new_sha or not self._held(path, disk, new_sha)):
-            self._check_out(index, bases, path, new_sha, read)
+            self._check_out(index, bases, path, new_sha, read, saved=True)
             return
         # Saved again since it was read, or still open in the editor that saved
         # it: keep the file. What was read is what the file derives from, not
         # the commit (a buffer never has the lines the merge brought in).
-        self._leave_to_editor(index, bases, path, read, new_sha)
+        self._leave_to_editor(index, bases, path, read, new_sha, saved=True)
 
     def _held(self, path: str, disk: str | None, new_sha: str | None) -> bool:
         """Whether an editor has ``path`` (blob ``disk``) open and it would be
@@ -147,24 +147,37 @@ class Checkout:
         return disk is not None and new_sha is not None and held(self.root, path)
 
     def _leave_to_editor(
-        self, index: Entries, bases: Bases, path: str, on_disk: str | None, new_sha: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        path: str,
+        on_disk: str | None,
+        new_sha: str | None,
+        saved: bool = False,
     ) -> None:
-        """Leave the file (blob ``on_disk``) as an editor's buffer has it; the index
-        gets ``new_sha`` without stat, so git and gitmem see the file as changed,
-        and the file's version is kept as the one a save from the buffer derives from."""
+        """Leave the file (blob ``on_disk``; ``saved``: a person's save) as an
+        editor's buffer has it; the index gets ``new_sha`` without stat, so git
+        and gitmem see the file as changed, and the file's version is kept as
+        the one a save from the buffer derives from."""
         bases.drop(path)
         if on_disk is not None and on_disk != new_sha:
-            self._replaced.add(path, on_disk)
+            self._replaced.add(path, Version(on_disk, saved))
         index.set(path.encode(), None if new_sha is None else _unstatted(new_sha))
 
     def _check_out(
-        self, index: Entries, bases: Bases, path: str, new_sha: str | None, disk: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        path: str,
+        new_sha: str | None,
+        disk: str | None,
+        saved: bool = False,
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
-        ``disk`` is the blob id of the file there now."""
+        ``disk`` is the blob id of the file there now (``saved``: a person's save)."""
         bases.drop(path)
         if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
-            self._replaced.add(path, disk)
+            self._replaced.add(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
             with suppress(FileNotFoundError):

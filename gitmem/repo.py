@@ -21,6 +21,7 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 
+from gitmem.editors import Version
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
@@ -115,7 +116,7 @@ class GitRepo:
         operation left it alone: path -> (index entry, base); see ``Bases``."""
         return self._checkout.bases()
 
-    def replaced(self, path: str) -> list[str]:
+    def replaced(self, path: str) -> list[Version]:
         """The versions of ``path`` gitmem last replaced on disk or left to an
         editor's buffer, newest first (see ``editors.Replaced``)."""
         return self._checkout.replaced(path)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmem.block import block_path
+from gitmem.editors import Version
 from gitmem.errors import ConflictError, CorruptError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
 from gitmem.gitworktree import FileState, file_states
@@ -56,6 +57,7 @@ class Edit:
     base: str | None
     data: bytes | None
     read: str | None = NOT_ON_DISK  # the file's blob id as read from the working tree
+    replay: bool = True  # the branch once had ``base``: merge by replaying operations since
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,9 @@ def _base(state: FileState, bases: dict[str, tuple[str | None, str | None]]) -> 
 
 def derived_from(
     store: Store, state: FileState, data: bytes, bases: dict[str, tuple[str | None, str | None]]
-) -> str | None:
-    """The version a person's saved file ``data`` was derived from: the one it
-    differs from in the fewest lines, among
+) -> Version | None:
+    """The version a person's saved file ``data`` was derived from (None: the
+    file is new to the branch): the one it differs from in the fewest lines, among
 
     - the version ``_base`` names (what the file started from as far as the
       index and the recorded bases tell), then the branch's,
@@ -141,18 +143,24 @@ def derived_from(
     tool, whose base is known).
     """
     first = _base(state, bases)
-    candidates = [first, state.head, *store.repo.replaced(state.path)]
+    if first is None:
+        return None
+    candidates = [Version(sha, saved=False) for sha in (first, state.head) if sha is not None]
+    candidates += store.repo.replaced(state.path)
     lines = data.splitlines()
-    best, fewest = first, None
-    for sha in dict.fromkeys(c for c in candidates if c is not None):
+    best, fewest = candidates[0], None
+    unique: dict[str, Version] = {}
+    for candidate in candidates:
+        unique.setdefault(candidate.sha, candidate)
+    for version in unique.values():
         try:
-            theirs = store.repo.blob(sha).splitlines()
+            theirs = store.repo.blob(version.sha).splitlines()
         except CorruptError:
             continue  # pruned by git gc: no buffer holds it any more either
         same = difflib.SequenceMatcher(None, lines, theirs, autojunk=False).get_matching_blocks()
         differ = len(lines) + len(theirs) - 2 * sum(block.size for block in same)
         if fewest is None or differ < fewest:
-            best, fewest = sha, differ
+            best, fewest = version, differ
     return best
 
 
@@ -188,9 +196,14 @@ def commit_changed(
             data = _read(store, state)
             if data is None:
                 edits.append(Edit(state.path, _base(state, bases), None, None))
+                continue
+            base = derived_from(store, state, data, bases)
+            if base is None:
+                edits.append(Edit(state.path, None, data, blob_id(data)))
             else:
-                base = derived_from(store, state, data, bases)
-                edits.append(Edit(state.path, base, data, blob_id(data)))
+                # A person's save that gitmem merged was never the branch's
+                # version: there are no operations since it to replay.
+                edits.append(Edit(state.path, base.sha, data, blob_id(data), not base.saved))
         return edits
 
     outcome = commit_edits(store, read, op="commit", subject=message, strategy=strategy)
@@ -225,7 +238,7 @@ def commit_edits(
                 continue
             limit = view.settings.default_limit
             ops = None
-            if e.base is not None and e.data is not None:
+            if e.base is not None and e.data is not None and e.replay:
                 # The agents' operations since the person's copy, replayed onto it.
                 who = store.repo.person().name
                 ops = edit_ops(store.repo, view.snap.commit, e.path, e.base, e.data, limit, who)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmem.editors import KEEP, Replaced, locked_file
+from gitmem.editors import KEEP, Replaced, Version, locked_file
 
 
 @pytest.mark.parametrize(
@@ -29,18 +29,19 @@ def test_replaced_keeps_the_last_versions_of_each_path_newest_first(tmp_path: Pa
     replaced = Replaced(tmp_path / "replaced")
     ids = [f"{i:040x}" for i in range(3 * KEEP)]
     for sha in ids:
-        replaced.add("blocks/a.md", sha)
-    replaced.add("blocks/a.md", ids[-2])
+        replaced.add("blocks/a.md", Version(sha, saved=False))
+    replaced.add("blocks/a.md", Version(ids[-2], saved=True))
     long = "blocks/" + "/".join("x" * 2 for _ in range(60)) + ".md"
-    replaced.add(long, ids[0])
+    replaced.add(long, Version(ids[0], saved=False))
 
-    assert replaced.get("blocks/a.md") == [ids[-2], ids[-1], *reversed(ids[-KEEP:-2])]
-    assert replaced.get(long) == [ids[0]]
+    kept = [ids[-2], ids[-1], *reversed(ids[-KEEP:-2])]
+    assert replaced.get("blocks/a.md") == [Version(sha, sha == ids[-2]) for sha in kept]
+    assert replaced.get(long) == [Version(ids[0], saved=False)]
     assert replaced.get("blocks/b.md") == []
-    assert len((tmp_path / "replaced/blocks%2Fa.md").read_text().split()) <= 2 * KEEP
+    assert len((tmp_path / "replaced/blocks%2Fa.md").read_text().splitlines()) <= 2 * KEEP
 
 
 def test_replaced_skips_what_is_not_a_blob_id(tmp_path: Path) -> None:
     replaced = Replaced(tmp_path)
-    (tmp_path / "blocks%2Fa.md").write_bytes(b"garbage\n\xff\n" + b"a" * 40 + b"\n")
-    assert replaced.get("blocks/a.md") == ["a" * 40]
+    (tmp_path / "blocks%2Fa.md").write_bytes(b"garbage\n\xff\n" + b"a" * 40 + b" saved\n")
+    assert replaced.get("blocks/a.md") == [Version("a" * 40, saved=True)]
