@@ -121,7 +121,7 @@ class Checkout:
         disk = disk_blob_id(self.root, path)
         if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
             self._check_out(index, bases, path, new_sha, disk)
-        elif disk == old_sha:
+        elif self._with_editor(path, disk, old_sha, new_sha):
             self._leave_to_editor(index, bases, path, disk, new_sha)
         else:
             raw = index.sha(name)
@@ -145,6 +145,18 @@ class Checkout:
         rewritten under it. A file to delete is deleted, one to create created:
         a buffer of a file that is not there holds nothing to keep."""
         return disk is not None and new_sha is not None and held(self.root, path)
+
+    def _with_editor(
+        self, path: str, disk: str | None, old_sha: str | None, new_sha: str | None
+    ) -> bool:
+        """Whether the file is as gitmem left it to an editor that still has it
+        open: the branch's version before this commit (``_sync_path`` found it
+        held), or one an earlier commit left to it."""
+        if disk == old_sha:
+            return True
+        if disk is None or Version(disk, saved=False) not in self._replaced.get(path):
+            return False
+        return self._held(path, disk, new_sha)
 
     def _leave_to_editor(
         self,

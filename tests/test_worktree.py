@@ -341,6 +341,7 @@ def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
     before = (store / ORG).read_bytes()
     with Vim(store / ORG, tmp_path, "%s/08:00-18:00/09:00-17:00/", "wq") as vim:
         sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        sample.agents.memory("supervisor").memory_insert("organization", "Second line.")
 
         assert (store / ORG).read_bytes() == before  # not rewritten under vim
         assert git(store, "status", "--porcelain") == f" M {ORG}\n"  # nothing staged
@@ -351,8 +352,9 @@ def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
 
     assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
     value = sample.blocks.retrieve("organization").value
-    assert "Support hours: 09:00-17:00 CET" in value and value.endswith(f"\n{AGENT_LINE}")
-    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert "Support hours: 09:00-17:00 CET" in value
+    assert value.endswith(f"\n{AGENT_LINE}\nSecond line.")
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\nSecond line.\n")
     assert_clean(store)
 
 
