@@ -5,8 +5,9 @@ For N deployments (clones of one bare hub), each runs an agent process
 handoff_context) and a ``gitmem sync`` loop for T seconds; then every
 deployment syncs in rounds until all heads are equal. Printed per run:
 acknowledged writes, how many are missing or doubled at the end, syncs,
-conflicts (exit 3) and internal errors during the run, the rounds it took to
-converge, and the median sync time.
+merge conflicts and pushes that lost their race five times (both exit 3) and
+internal errors during the run, the rounds it took to converge, and the
+median sync time.
 
 The same runs are made with the code of another revision (``--baseline REV``,
 default: the first parent of the commit that brought operation replay,
@@ -60,7 +61,10 @@ def trial(n: int, seconds: float) -> dict[str, object]:
     lines = [line for proc in procs for line in proc.communicate()[0].splitlines()]
     syncs = [line for line in lines if line.startswith("sync ")]
     times = [float(line.rsplit("\t", 1)[1]) for line in syncs]
-    conflicts = sum(line.startswith("sync conflict") for line in syncs)
+    # Exit 3 is a merge conflict, or a push that lost its race to another
+    # deployment five times running (retried by the next sync).
+    conflicts = sum("conflict with changes made here" in line for line in syncs)
+    races = sum(line.startswith("sync conflict") for line in syncs) - conflicts
     errors = sum(line.startswith("sync error internal") for line in syncs)
 
     clients = [gitmem.Client(work / name) for name in names]
@@ -104,6 +108,7 @@ def trial(n: int, seconds: float) -> dict[str, object]:
         "doubled": doubled,
         "syncs": len(syncs),
         "conflicts": conflicts,
+        "push_races": races,
         "errors": errors,
         "rounds": rounds,
         "sync_ms": round(statistics.median(times) * 1000) if times else None,
@@ -161,7 +166,17 @@ def main() -> None:
                 result["wall_s"] = round(time.monotonic() - start, 1)
                 rows.append((label, n, result))
                 print(label, n, result, file=sys.stderr, flush=True)
-    keys = ["acked", "missing", "doubled", "syncs", "conflicts", "errors", "rounds", "sync_ms"]
+    keys = [
+        "acked",
+        "missing",
+        "doubled",
+        "syncs",
+        "conflicts",
+        "push_races",
+        "errors",
+        "rounds",
+        "sync_ms",
+    ]
     print(f"\n{args.seconds:g} s of writes per run; rounds -1: not converged after {MAX_ROUNDS}\n")
     print("| merge | deployments | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))

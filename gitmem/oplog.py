@@ -13,6 +13,7 @@ from dulwich.walk import ORDER_TOPO
 from gitmem import block as blockfmt
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.gitcommit import CommitId, LogEntry
+from gitmem.gitsnapshot import changed_paths
 from gitmem.replay import Op, classify
 from gitmem.repo import GitRepo
 from gitmem.validate import block_id_of
@@ -61,22 +62,23 @@ def side_ops(
     walker = repo.git.get_walker(
         include=[side], exclude=[other] if other else None, order=ORDER_TOPO, reverse=True
     )
+    wanted = set(paths)
     for walked in walker:
         commit: Commit = walked.commit
         entry = LogEntry.from_commit(commit)
+        if len(commit.parents) > 1 and entry.op == MERGED_BY_PULL:
+            continue
         snap = repo.snapshot(commit.id)
         parents = [repo.snapshot(p) for p in commit.parents]
+        if len(parents) == 1:  # the common case: read only the trees that differ
+            touched = wanted.intersection(changed_paths(repo, parents[0].tree, snap.tree))
+        else:
+            touched = {p for p in wanted if snap.blob_id(p) not in [q.blob_id(p) for q in parents]}
         key = (commit.commit_time, commit.id.decode())
         who = entry.agent or commit.author.decode(errors="replace").split(" <")[0]
-        for path in paths:
-            after = snap.blob_id(path)
-            before = [p.blob_id(path) for p in parents] or [None]
-            if after in before:
-                continue  # unchanged from a parent: its change is that parent's
-            if len(parents) > 1 and entry.op == MERGED_BY_PULL:
-                continue
-            old = values.of(path, before[0])
-            new = values.of(path, after)
+        for path in sorted(touched):
+            old = values.of(path, parents[0].blob_id(path) if parents else None)
+            new = values.of(path, snap.blob_id(path))
             if old == new:
                 continue  # front matter only: merged key by key
             if len(parents) > 1 or new is None:

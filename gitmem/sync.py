@@ -4,8 +4,9 @@ Git remote, with nothing lost.
 A pull fetches, then, under the store lock like every operation: fast-forwards
 when our branch has nothing the remote lacks, else makes a merge commit whose
 second parent is the remote's. Every file changed on both sides is merged by
-``merge.merge_file`` (appends on both sides are kept, so concurrent memory
-inserts never conflict). What arrives is checked like any write
+``merge.merge_file``; for a block, with each side's operations since they
+parted (``oplog.side_ops``), so the remote's are replayed onto ours and
+concurrent memory inserts never conflict. What arrives is checked like any write
 (``validate.check_incoming``). A conflict or an invalid file refuses the whole
 pull: branch, index and files stay as they were. Files a person changed and
 has not committed are left alone, as by every operation; ``gitmem commit``
