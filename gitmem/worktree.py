@@ -1,8 +1,9 @@
 """Files people change on disk: ``gitmem status``, ``gitmem commit`` and ``gitmem edit``.
 
 A person's file is committed as a 3-way merge: base = the version the edit
-started from (see ``derived_from``), ours = the file, theirs = the branch now. A clean merge commits
-and rewrites the file; a conflict commits nothing and leaves the file as it is.
+started from (see ``derived_from``), ours = the file, theirs = the branch now.
+A clean merge commits and rewrites the file; a conflict commits nothing and
+leaves the file as it is.
 Files that do not validate are reported and never committed, never "fixed".
 """
 
@@ -136,12 +137,12 @@ def derived_from(
 
     Each line one of the two has more often than the other counts 1 (lines
     as a multiset: linear in the size, where a diff of many equal lines takes
-    seconds); a tie goes to the earlier candidate. A buffer that never saw an agent's line is
-    thus merged from a version without it, and the line stays. Content alone
-    cannot tell a stale buffer saved again from a person deleting exactly the
-    lines added since a replaced version: that save is taken as the stale
-    buffer, and the lines stay (delete them with ``gitmem edit`` or a memory
-    tool, whose base is known).
+    seconds); a tie goes to the earlier candidate. A buffer that never saw an
+    agent's line is thus merged from a version without it, and the line stays.
+    Content alone cannot tell a stale buffer saved again from a person
+    deleting exactly the lines added since a replaced version: that save is
+    taken as the stale buffer, and the lines stay (delete them with ``gitmem
+    edit`` or a memory tool, whose base is known).
     """
     first = _base(state, bases)
     if first is None:
@@ -198,12 +199,10 @@ def commit_changed(
                 edits.append(Edit(state.path, _base(state, bases), None, None))
                 continue
             base = derived_from(store, state, data, bases)
-            if base is None:
-                edits.append(Edit(state.path, None, data, blob_id(data)))
-            else:
-                # A person's save that gitmem merged was never the branch's
-                # version: there are no operations since it to replay.
-                edits.append(Edit(state.path, base.sha, data, blob_id(data), not base.saved))
+            # A person's save that gitmem merged was never the branch's
+            # version: there are no operations since it to replay.
+            replay = base is None or not base.saved
+            edits.append(Edit(state.path, base and base.sha, data, blob_id(data), replay))
         return edits
 
     outcome = commit_edits(store, read, op="commit", subject=message, strategy=strategy)

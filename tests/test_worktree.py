@@ -526,6 +526,24 @@ def test_a_save_landing_while_the_one_before_is_committed_is_merged_from_that_on
     assert_clean(sample.path)
 
 
+def test_a_save_equal_to_a_version_gitmem_replaced_is_taken_as_a_stale_buffer(
+    sample: gitmem.Client,
+) -> None:
+    # What content alone cannot tell (see worktree.derived_from): deleting
+    # exactly the agent's new line looks like saving the buffer from before it.
+    store = sample.path
+    before = (store / ORG).read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    in_place(store / ORG, f"{AGENT_LINE}\n", "")
+    assert (store / ORG).read_text() == before
+
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+
+    assert sample.blocks.retrieve("organization").value.endswith(f"\n{AGENT_LINE}")
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
 def test_a_save_from_the_current_file_still_deletes_a_line(sample: gitmem.Client) -> None:
     store = sample.path
     sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
