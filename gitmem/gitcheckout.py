@@ -1,7 +1,7 @@
 """Bringing the index and the working tree in step with a new commit, path by
-path, under git's ``index.lock``: a file a person has changed on disk is left
-alone (and the version their change started from kept), any other one is
-rewritten and its index entry updated."""
+path, under git's ``index.lock``: a file a person has changed on disk, or that
+an editor has open, is left alone (and the version their change started from
+kept), any other one is rewritten and its index entry updated."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dulwich.objects import ObjectID
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
+from gitmem.editors import Replaced, Version, held
 from gitmem.errors import CorruptError
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for
 from gitmem.gitlock import with_git_lock
@@ -48,6 +49,7 @@ class Checkout:
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
         self._away = self._own / "away"  # see moving_away
+        self._replaced = Replaced(self._own / "replaced")
         self._blob = blob
 
     def bases(self) -> dict[str, tuple[str | None, str | None]]:
@@ -58,6 +60,11 @@ class Checkout:
         """A file of this thread's (its ``n``-th) to write before renaming it into place."""
         self._own.mkdir(parents=True, exist_ok=True)
         return self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{n}"
+
+    def replaced(self, path: str) -> list[Version]:
+        """The versions of ``path`` last replaced on disk (or left to an editor's
+        buffer), newest first: a save may be derived from any of them."""
+        return self._replaced.get(path)
 
     def remove_temporaries(self) -> None:
         """Remove the files a writer killed mid-checkout left half written."""
@@ -150,8 +157,10 @@ class Checkout:
         if index.conflicted(name):
             return
         disk = disk_blob_id(self.root, path)
-        if disk in (old_sha, new_sha):
+        if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
             self._check_out(index, bases, writes, path, new_sha, disk)
+        elif self._with_editor(path, disk, old_sha, new_sha):
+            self._leave_to_editor(index, bases, path, disk, new_sha)
         else:
             raw = index.sha(name)
             # what the person's change started from
@@ -166,16 +175,50 @@ class Checkout:
         read: str | None,
         new_sha: str | None,
     ) -> None:
-        if disk_blob_id(self.root, path) == read:
-            self._check_out(index, bases, writes, path, new_sha, read)
+        disk = disk_blob_id(self.root, path)
+        if disk == read and (disk == new_sha or not self._held(path, disk, new_sha)):
+            self._check_out(index, bases, writes, path, new_sha, read, saved=True)
             return
+        # Saved again since it was read, or still open in the editor that saved
+        # it: keep the file. What was read is what the file derives from, not
+        # the commit (a buffer never has the lines the merge brought in).
+        self._leave_to_editor(index, bases, path, read, new_sha, saved=True)
+
+    def _held(self, path: str, disk: str | None, new_sha: str | None) -> bool:
+        """Whether an editor has ``path`` (blob ``disk``) open and it would be
+        rewritten under it. A file to delete is deleted, one to create created:
+        a buffer of a file that is not there holds nothing to keep."""
+        return disk is not None and new_sha is not None and held(self.root, path)
+
+    def _with_editor(
+        self, path: str, disk: str | None, old_sha: str | None, new_sha: str | None
+    ) -> bool:
+        """Whether the file is as gitmem left it to an editor that still has it
+        open: the branch's version before this commit (``_sync_path`` found it
+        held), or one an earlier commit left to it."""
+        if disk == old_sha:
+            return True
+        if disk is None or Version(disk, saved=False) not in self._replaced.get(path):
+            return False
+        return self._held(path, disk, new_sha)
+
+    def _leave_to_editor(
+        self,
+        index: Entries,
+        bases: Bases,
+        path: str,
+        on_disk: str | None,
+        new_sha: str | None,
+        saved: bool = False,
+    ) -> None:
+        """Leave the file (blob ``on_disk``; ``saved``: a person's save) as an
+        editor's buffer has it; the index gets ``new_sha`` without stat, so git
+        and gitmem see the file as changed, and the file's version is kept as
+        the one a save from the buffer derives from."""
         bases.drop(path)
-        if new_sha is None:
-            index.set(path.encode(), None)
-        else:
-            # Saved again since it was read: keep the newer file; the commit
-            # becomes the base of that edit.
-            index.set(path.encode(), _unstatted(new_sha))
+        if on_disk is not None and on_disk != new_sha:
+            self._replaced.add(path, Version(on_disk, saved))
+        index.set(path.encode(), None if new_sha is None else _unstatted(new_sha))
 
     def _check_out(
         self,
@@ -185,11 +228,14 @@ class Checkout:
         path: str,
         new_sha: str | None,
         disk: str | None,
+        saved: bool = False,
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
-        ``disk`` is the blob id of the file there now. A new file is only
-        written aside here: ``update_locked`` puts it in place."""
+        ``disk`` is the blob id of the file there now (``saved``: a person's save).
+        A new file is only written aside here: ``update_locked`` puts it in place."""
         bases.drop(path)
+        if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
+            self._replaced.add(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
             with suppress(FileNotFoundError):

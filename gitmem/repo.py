@@ -22,6 +22,7 @@ from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import Repo
 
 from gitmem import safefs
+from gitmem.editors import Version
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
@@ -134,6 +135,16 @@ class GitRepo:
         """The version each change a person made on disk started from, where an
         operation left it alone: path -> (index entry, base); see ``Bases``."""
         return self._checkout.bases()
+
+    def replaced(self, path: str) -> list[Version]:
+        """The versions of ``path`` gitmem last replaced on disk or left to an
+        editor's buffer, newest first (see ``editors.Replaced``)."""
+        return self._checkout.replaced(path)
+
+    def write_blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob no commit needs to name (a version of a file
+        a later save may be merged from); made durable with the next commit."""
+        return self._loose.write(b"blob", data).decode()
 
     # -- reading ---------------------------------------------------------
 

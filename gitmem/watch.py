@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from gitmem import gitwalk
+from gitmem.editors import locked_file
 from gitmem.errors import GitmemError, ValidationError
 from gitmem.events import Event, Report, events
 from gitmem.gitcommit import CommitId, LogEntry
@@ -445,27 +446,34 @@ def _observe(
         fs.DirDeletedEvent,  # a directory moved out of the tree comes as this
     ]
 
-    def on_disk(path: str, is_dir: bool) -> None:
+    def on_disk(path: str, is_dir: bool, gone: bool) -> None:
         if path.startswith(top) and not path.startswith(git):
             name = path[len(top) :]
             if is_dir and (name in DIRS or name.startswith(inside)):
                 saved(None)
             elif name.startswith(inside) and is_store_file(name):
                 saved(name)
+            elif gone and name.startswith(inside):
+                # An editor closed the file: what operations left to its buffer
+                # can be brought up to date now (see gitcheckout).
+                locked = locked_file(name)
+                if locked is not None and is_store_file(locked):
+                    saved(locked)
 
-    def on_ref(path: str, is_dir: bool) -> None:
+    def on_ref(path: str, is_dir: bool, gone: bool) -> None:
         # Lock files count: a ref's lock is written just before it is renamed
         # over the ref, and that rename may be the one held back.
         name = path[len(git) :]
         if name.startswith(("HEAD", "packed-refs", "refs/")):
             ref_moved()
 
-    def handler(seen: Callable[[str, bool], None]) -> fs.FileSystemEventHandler:
+    def handler(seen: Callable[[str, bool, bool], None]) -> fs.FileSystemEventHandler:
         class Handler(fs.FileSystemEventHandler):
             def on_any_event(self, event: fs.FileSystemEvent) -> None:
-                seen(os.fsdecode(event.src_path), event.is_directory)
+                gone = event.event_type in (fs.EVENT_TYPE_DELETED, fs.EVENT_TYPE_MOVED)
+                seen(os.fsdecode(event.src_path), event.is_directory, gone)
                 if event.dest_path:
-                    seen(os.fsdecode(event.dest_path), event.is_directory)
+                    seen(os.fsdecode(event.dest_path), event.is_directory, False)
 
         return Handler()
 

@@ -1,9 +1,9 @@
 """Files people change on disk: ``gitmem status``, ``gitmem commit`` and ``gitmem edit``.
 
 A person's file is committed as a 3-way merge: base = the version the edit
-started from (the index entry, which operations leave alone while the file
-is changed), ours = the file, theirs = the branch now. A clean merge commits
-and rewrites the file; a conflict commits nothing and leaves the file as it is.
+started from (see ``derived_from``), ours = the file, theirs = the branch now.
+A clean merge commits and rewrites the file; a conflict commits nothing and
+leaves the file as it is.
 Files that do not validate are reported and never committed, never "fixed".
 """
 
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmem import safefs
 from gitmem.block import block_path
-from gitmem.errors import ConflictError, GitmemError
+from gitmem.editors import Version
+from gitmem.errors import ConflictError, CorruptError, GitmemError
 from gitmem.gitobjects import blob_id, is_object_id
 from gitmem.gitstate import read_state
 from gitmem.gitworktree import FileState, file_states
@@ -63,6 +65,7 @@ class Edit:
     base: str | None
     data: bytes | None
     read: str | None = NOT_ON_DISK  # the file's blob id as read from the working tree
+    replay: bool = True  # the branch once had ``base``: merge by replaying operations since
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,49 @@ def _base(state: FileState, bases: dict[str, tuple[str | None, str | None]]) -> 
     return base if entry == state.staged != state.head else state.head
 
 
+def derived_from(
+    store: Store, state: FileState, data: bytes, bases: dict[str, tuple[str | None, str | None]]
+) -> Version | None:
+    """The version a person's saved file ``data`` was derived from (None: the
+    file is new to the branch): the one it differs from in the fewest lines, among
+
+    - the version ``_base`` names (what the file started from as far as the
+      index and the recorded bases tell), then the branch's,
+    - the versions gitmem replaced on disk or left to an editor's buffer,
+      newest first: a buffer loaded before gitmem rewrote the file (editors
+      without a lock, autosave) and a save that landed while the one before
+      it was committed are derived from one of these, not from the branch.
+
+    Each line one of the two has more often than the other counts 1 (lines
+    as a multiset: linear in the size, where a diff of many equal lines takes
+    seconds); a tie goes to the earlier candidate. A buffer that never saw an
+    agent's line is thus merged from a version without it, and the line stays.
+    Content alone cannot tell a stale buffer saved again from a person
+    deleting exactly the lines added since a replaced version: that save is
+    taken as the stale buffer, and the lines stay (delete them with ``gitmem
+    edit`` or a memory tool, whose base is known).
+    """
+    first = _base(state, bases)
+    if first is None:
+        return None
+    candidates = [Version(sha, saved=False) for sha in (first, state.head) if sha is not None]
+    candidates += store.repo.replaced(state.path)
+    lines = Counter(data.splitlines())
+    best, fewest = candidates[0], None
+    unique: dict[str, Version] = {}
+    for candidate in candidates:
+        unique.setdefault(candidate.sha, candidate)
+    for version in unique.values():
+        try:
+            theirs = Counter(store.repo.blob(version.sha).splitlines())
+        except CorruptError:
+            continue  # pruned by git gc: no buffer holds it any more either
+        differ = (lines - theirs).total() + (theirs - lines).total()
+        if fewest is None or differ < fewest:
+            best, fewest = version, differ
+    return best
+
+
 def commit_changed(
     store: Store,
     paths: Iterable[str] | None = None,
@@ -176,8 +222,14 @@ def commit_changed(
                 refused[safefs.shown(state.path)] = problem
                 continue
             data = _read(store, state)
-            read = None if data is None else blob_id(data)
-            edits.append(Edit(state.path, _base(state, bases), data, read))
+            if data is None:
+                edits.append(Edit(state.path, _base(state, bases), None, None))
+                continue
+            base = derived_from(store, state, data, bases)
+            # A person's save that gitmem merged was never the branch's
+            # version: there are no operations since it to replay.
+            replay = base is None or not base.saved
+            edits.append(Edit(state.path, base and base.sha, data, blob_id(data), replay))
         at_work = stamp is None or store.repo.index_stamp() != stamp
         if edits and (at_work or not store.repo.checks_out()):
             raise GitAtWork("git is changing the files (checkout, merge, reset...); run again")
@@ -215,7 +267,7 @@ def commit_edits(
                 continue
             limit = view.settings.default_limit
             ops = None
-            if e.base is not None and e.data is not None:
+            if e.base is not None and e.data is not None and e.replay:
                 # The agents' operations since the person's copy, replayed onto it.
                 who = store.repo.person().name
                 ops = edit_ops(store.repo, view.snap.commit, e.path, e.base, e.data, limit, who)
@@ -231,6 +283,9 @@ def commit_edits(
             )
             if merged.clean:
                 files[e.path] = merged.data
+                if e.data is not None and e.read != NOT_ON_DISK and merged.data != e.data:
+                    # The file keeps deriving from this version (see derived_from)
+                    store.repo.write_blob(e.data)
             elif merged.error:
                 refused[e.path] = merged.error
             else:

@@ -25,6 +25,7 @@ import pytest
 import gitmem
 from gitmem.events import Event, value_diff
 from tests.conftest import PERSON, assert_clean, git
+from tests.vim import Vim, needs_vim
 
 WAIT = 60.0  # seconds; only a broken watcher waits this long
 ME = f"{PERSON[0]} <{PERSON[1]}>"
@@ -355,6 +356,112 @@ def test_a_block_file_deleted_and_recreated(sample: gitmem.Client, watch: type[W
     event = w.event()
     assert (event["kind"], event["block"], event["op"]) == ("updated", "task_queue", "commit")
     assert event["diff"] == f"@@ -1 +1,2 @@\n {TASK_1}\n+[todo] T-2: Recreated"
+    assert w.stop() == ([], [])
+    assert_clean(sample.path)
+
+
+SAVER = """
+import os, pathlib, random, re, sys, time
+path, stop, reload = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3] == "1"
+buffer = path.read_text()  # loaded once, never reloaded: autosave of an open buffer
+rng = random.Random(9)
+
+def save(i, text):
+    if i % 2:
+        with open(path, "r+") as f:  # truncate, then write
+            f.truncate(0)
+            f.write(text)
+    else:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+i = 0
+while not stop.exists():
+    for _ in range(20):  # a burst of saves a few ms apart, then a pause about as
+        i += 1           # long as the watcher waits for quiet: commits meet saves
+        if reload:  # a script editing the file as it is now
+            buffer = re.sub(r"Monday to Friday[^.]*[.]", "Monday to Friday.", path.read_text())
+        save(i, buffer.replace("Monday to Friday.", f"Monday to Friday (draft {i})."))
+        time.sleep(0.003)
+    time.sleep(rng.uniform(0.05, 0.15))
+save(0, buffer.replace("Monday to Friday.", "Monday to Friday (draft final)."))
+"""
+
+INSERTER = """
+import sys, time, gitmem
+with gitmem.Client(sys.argv[1]) as client:
+    memory = client.agents.memory("worker")
+    for i in range(int(sys.argv[2])):
+        memory.memory_insert("organization", f"Agent line {i}.")
+        print(i, flush=True)  # acknowledged
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["buffer", "script"])
+def test_rapid_saves_under_the_watcher_keep_every_acknowledged_insert(
+    sample: gitmem.Client, watch: type[Watch], tmp_path: Path, reload: bool
+) -> None:
+    # Reproduction 9: an editor's autosave (a buffer loaded once), or a script
+    # editing the file as it is, saves the block every few ms while the watcher
+    # commits the saves and an agent inserts.
+    w = watch(sample.path)
+    stop = tmp_path / "stop"
+    saver = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(sample.path / ORG), str(stop), str(int(reload))]
+    )
+    inserted = subprocess.run(
+        [sys.executable, "-c", INSERTER, str(sample.path), "20"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=WAIT,
+    )
+    stop.touch()
+    assert saver.wait(timeout=WAIT) == 0
+
+    deadline = time.monotonic() + WAIT
+    while "(draft final)" not in (value := sample.blocks.retrieve("organization").value):
+        assert time.monotonic() < deadline, "the last save was never committed"
+        time.sleep(0.05)
+    w.stop()
+
+    acknowledged = [f"Agent line {i}." for i in map(int, inserted.stdout.split())]
+    assert len(acknowledged) == 20
+    assert [line for line in value.split("\n") if line.startswith("Agent line")] == acknowledged
+    assert value.startswith(
+        "Acme Robotics builds warehouse robots. Support hours: 08:00-18:00 CET, "
+        "Monday to Friday (draft final).\n"
+    )
+    git(sample.path, "fsck", "--strict", "--no-dangling")
+
+
+@needs_vim
+def test_a_block_open_in_vim_is_committed_when_saved_and_brought_up_to_date_when_vim_quits(
+    sample: gitmem.Client, watch: type[Watch], tmp_path: Path
+) -> None:
+    # Reproduction 4, under the watcher.
+    w = watch(sample.path, "--json", "--agent", "worker")
+    path = sample.path / ORG
+    before = path.read_bytes()
+    edit = "%s/08:00-18:00/09:00-17:00/"
+    with Vim(path, tmp_path, edit, "w", Vim.WAIT, "q") as vim:
+        sample.agents.memory("supervisor").memory_insert("organization", "Agent line.")
+        assert w.event()["op"] == "memory_insert"
+        assert path.read_bytes() == before  # left to vim
+
+        vim.go()  # the person saves and goes on editing
+        assert w.event()["op"] == "commit"
+        value = sample.blocks.retrieve("organization").value
+        assert "09:00-17:00" in value and value.endswith("\nAgent line.")
+        assert "Agent line." not in path.read_text()  # still as vim has it
+
+        assert vim.wait() == 0
+    deadline = time.monotonic() + WAIT
+    while path.read_text() != git(sample.path, "show", f"HEAD:{ORG}"):
+        assert time.monotonic() < deadline, "the file was not brought up to date"
+        time.sleep(0.02)
     assert w.stop() == ([], [])
     assert_clean(sample.path)
 

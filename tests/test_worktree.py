@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from gitmem.cli import main
 from gitmem.store import Store
 from gitmem.worktree import commit_changed, status
 from tests.conftest import PERSON, assert_clean, git
+from tests.vim import Vim, needs_vim
 
 ORG = "blocks/organization.md"
 HOURS = "Support hours: 08:00-18:00 CET"
@@ -346,6 +348,263 @@ def test_files_git_writes_under_its_index_lock_are_not_a_persons_save(
     assert git(store, "rev-parse", "HEAD") == before
     (store / ".git/index.lock").unlink()
     assert cli(store, "commit").stdout == f"committed {ORG}\n"
+
+
+# -- editors holding a file, and buffers older than the file ----------------------
+
+AGENT_LINE = "Refunds go through Maria."
+
+
+@needs_vim
+def test_a_block_open_in_vim_is_left_to_vim_and_its_save_keeps_the_agent_line(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    before = (store / ORG).read_bytes()
+    with Vim(store / ORG, tmp_path, "%s/08:00-18:00/09:00-17:00/", "wq") as vim:
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        sample.agents.memory("supervisor").memory_insert("organization", "Second line.")
+
+        assert (store / ORG).read_bytes() == before  # not rewritten under vim
+        assert git(store, "status", "--porcelain") == f" M {ORG}\n"  # nothing staged
+
+        assert vim.wait() == 0  # vim saw no change on disk: it wrote without asking
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 09:00-17:00 CET" in value
+    assert value.endswith(f"\n{AGENT_LINE}\nSecond line.")
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\nSecond line.\n")
+    assert_clean(store)
+
+
+@needs_vim
+def test_vim_without_a_swap_file_saving_over_an_agent_write_keeps_it(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    edit = "%s/08:00-18:00/09:00-17:00/"
+    # vim warns that the file changed since it was read; the person saves anyway
+    with Vim(store / ORG, tmp_path, edit, "w", swap=False, answers="y\n") as vim:
+        assert not vim.swap.exists()
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")  # nothing held it
+
+        assert vim.wait() == 0
+    assert AGENT_LINE not in (store / ORG).read_text()  # vim wrote its buffer over it
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 09:00-17:00 CET" in value and value.endswith(f"\n{AGENT_LINE}")
+    assert_clean(store)
+
+
+@needs_vim
+def test_a_block_open_in_vim_is_brought_up_to_date_once_vim_quits_without_saving(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    with Vim(store / ORG, tmp_path, "q") as vim:
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        assert vim.wait() == 0
+
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+@needs_vim
+def test_a_swap_file_left_by_a_killed_vim_does_not_hold_the_block(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    with Vim(store / ORG, tmp_path) as vim:
+        vim.proc.kill()
+        vim.proc.wait()
+    assert vim.swap.exists()
+
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)  # the swap file is ignored (.gitignore)
+
+
+def dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", ""])
+    done.wait()
+    return done.pid
+
+
+def swap_file(editor: bytes, pid: int, file: Path) -> bytes:
+    """The first block of a vim swap file (nano and neovim write the same)."""
+    block = bytearray(4096)
+    block[0:2] = b"b0"
+    block[2 : 2 + len(editor)] = editor
+    block[24:28] = pid.to_bytes(4, "little")
+    block[28:32] = b"pat"
+    host = socket.gethostname().encode()
+    block[68 : 68 + len(host)] = host
+    block[108 : 108 + len(bytes(file))] = bytes(file)
+    return bytes(block)
+
+
+def lock_like_nano(store: Path, pid: int, tmp_path: Path) -> None:
+    (store / "blocks/.organization.md.swp").write_bytes(swap_file(b"nano 7.2", pid, store / ORG))
+
+
+def lock_like_neovim(store: Path, pid: int, tmp_path: Path) -> None:
+    # neovim keeps swap files in $XDG_STATE_HOME/nvim/swap, named by the full path
+    swap = tmp_path / "state/nvim/swap" / (str(store / ORG).replace("/", "%") + ".swp")
+    swap.parent.mkdir(parents=True)
+    swap.write_bytes(swap_file(b"VIM 0.9.5", pid, store / ORG))
+
+
+def lock_like_emacs(store: Path, pid: int, tmp_path: Path) -> None:
+    # a symlink .#name -> user@host.pid:boot-time
+    target = f"pat@{socket.gethostname()}.{pid}:1764000000"
+    (store / "blocks/.#organization.md").symlink_to(target)
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "dead"])
+@pytest.mark.parametrize("lock", [lock_like_nano, lock_like_neovim, lock_like_emacs])
+def test_an_editor_lock_holds_the_block_while_its_process_lives(
+    sample: gitmem.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lock: Callable[[Path, int, Path], None],
+    live: bool,
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    store = sample.path
+    before = (store / ORG).read_bytes()
+    lock(store, os.getpid() if live else dead_pid(), tmp_path)
+
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+
+    assert ((store / ORG).read_bytes() == before) is live
+    for left in [*(store / "blocks").glob(".*organization*"), *tmp_path.glob("state/nvim/*/*")]:
+        left.unlink()  # the editor quits
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+@pytest.mark.parametrize("save", [in_place, atomic])
+def test_a_buffer_loaded_before_an_agent_write_is_merged_from_what_it_loaded(
+    sample: gitmem.Client, save: Callable[[Path, str, str], None]
+) -> None:
+    # An editor without a lock file (most GUI editors, autosave) keeps the text
+    # it loaded and saves it, with the person's change, over the agent's write;
+    # then saves again from the same buffer after gitmem rewrote the file.
+    store = sample.path
+    buffer = (store / ORG).read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+
+    for hours in ("09:00-17:00", "10:00-16:00"):
+        (store / ORG).write_text(buffer)
+        save(store / ORG, "08:00-18:00", hours)
+        done = cli(store, "commit")
+
+        assert (done.exit_code, done.stdout) == (0, f"committed {ORG}\n")
+        value = sample.blocks.retrieve("organization").value
+        assert f"Support hours: {hours} CET" in value
+        assert value.endswith(f"\n{AGENT_LINE}") and value.count(AGENT_LINE) == 1
+        assert_clean(store)
+
+
+def test_a_save_landing_while_the_one_before_is_committed_is_merged_from_that_one(
+    sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reproduction 9 step by step: an editor's buffer without the agent's line
+    # is saved, and saved again just as gitmem commits the first save (the
+    # save is made for real; only its moment is chosen). The second save must
+    # be merged from the first, not from the commit that added the agent's line.
+    path = sample.path / ORG
+    buffer = path.read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    path.write_text(buffer.replace("08:00-18:00", "09:00-17:00"))
+    claim = gitmem.gitcheckout.Checkout._sync_claimed
+
+    def save_again_first(self: Any, *args: Any) -> None:
+        if "10:00" not in path.read_text():
+            path.write_text(buffer.replace("08:00-18:00", "10:00-16:00"))
+        claim(self, *args)
+
+    monkeypatch.setattr(gitmem.gitcheckout.Checkout, "_sync_claimed", save_again_first)
+    assert sample.commit().committed == (ORG,)
+    assert "09:00-17:00" in sample.blocks.retrieve("organization").value
+    monkeypatch.undo()
+
+    assert sample.commit().committed == (ORG,)
+
+    value = sample.blocks.retrieve("organization").value
+    assert "Support hours: 10:00-16:00 CET" in value
+    assert value.endswith(f"\n{AGENT_LINE}") and value.count(AGENT_LINE) == 1
+    assert_clean(sample.path)
+
+
+def test_a_save_equal_to_a_version_gitmem_replaced_is_taken_as_a_stale_buffer(
+    sample: gitmem.Client,
+) -> None:
+    # What content alone cannot tell (see worktree.derived_from): deleting
+    # exactly the agent's new line looks like saving the buffer from before it.
+    store = sample.path
+    before = (store / ORG).read_text()
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    in_place(store / ORG, f"{AGENT_LINE}\n", "")
+    assert (store / ORG).read_text() == before
+
+    assert cli(store, "commit").stdout == "nothing to commit\n"
+
+    assert sample.blocks.retrieve("organization").value.endswith(f"\n{AGENT_LINE}")
+    assert (store / ORG).read_text().endswith(f"{AGENT_LINE}\n")
+    assert_clean(store)
+
+
+def test_a_save_from_the_current_file_still_deletes_a_line(sample: gitmem.Client) -> None:
+    store = sample.path
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    in_place(
+        store / ORG, "Escalations go to the supervisor; refunds above 500 EUR need a human.\n", ""
+    )
+
+    assert cli(store, "commit").exit_code == 0
+
+    value = sample.blocks.retrieve("organization").value
+    assert "Escalations" not in value and value.endswith(f"\n{AGENT_LINE}")
+    assert_clean(store)
+
+
+@pytest.mark.parametrize("copied", [False, True])
+def test_a_person_s_append_and_an_agent_s_append_are_both_committed(
+    sample: gitmem.Client, copied: bool
+) -> None:
+    # Reproduction 5: the person edits line 2 and appends while an agent
+    # appends; then (copied) the person copies the agent's line into the file.
+    store = sample.path
+    in_place(store / ORG, "Escalations go to the supervisor", "Escalations go to Maria")
+    with open(store / ORG, "a") as f:
+        f.write("Person appended.\n")
+    sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    if copied:
+        with open(store / ORG, "a") as f:
+            f.write(f"{AGENT_LINE}\n")
+
+    done = cli(store, "commit")
+
+    assert (done.exit_code, done.stdout, done.stderr) == (0, f"committed {ORG}\n", "")
+    value = sample.blocks.retrieve("organization").value
+    assert value.split("\n")[1:] == [
+        "Escalations go to Maria; refunds above 500 EUR need a human.",
+        "Agents: supervisor (plans and assigns work), worker (does the tasks).",
+        "Person appended.",
+        AGENT_LINE,
+    ]
     assert_clean(store)
 
 

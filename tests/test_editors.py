@@ -1,0 +1,47 @@
+"""Editors' lock files and the versions gitmem replaced on disk (gitmem/editors.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitmem.editors import KEEP, Replaced, Version, locked_file
+
+
+@pytest.mark.parametrize(
+    ("lock", "file"),
+    [
+        ("blocks/.organization.md.swp", "blocks/organization.md"),
+        ("blocks/team/.notes.md.swo", "blocks/team/notes.md"),
+        ("blocks/.#organization.md", "blocks/organization.md"),
+        ("blocks/organization.md", None),
+        ("blocks/.swp", None),
+        ("blocks/.#", None),
+        ("blocks/organization.md~", None),
+    ],
+)
+def test_a_lock_file_names_the_file_it_locks(lock: str, file: str | None) -> None:
+    assert locked_file(lock) == file
+
+
+def test_replaced_keeps_the_last_versions_of_each_path_newest_first(tmp_path: Path) -> None:
+    replaced = Replaced(tmp_path / "replaced")
+    ids = [f"{i:040x}" for i in range(3 * KEEP)]
+    for sha in ids:
+        replaced.add("blocks/a.md", Version(sha, saved=False))
+    replaced.add("blocks/a.md", Version(ids[-2], saved=True))
+    long = "blocks/" + "/".join("x" * 2 for _ in range(60)) + ".md"
+    replaced.add(long, Version(ids[0], saved=False))
+
+    kept = [ids[-2], ids[-1], *reversed(ids[-KEEP:-2])]
+    assert replaced.get("blocks/a.md") == [Version(sha, sha == ids[-2]) for sha in kept]
+    assert replaced.get(long) == [Version(ids[0], saved=False)]
+    assert replaced.get("blocks/b.md") == []
+    assert len((tmp_path / "replaced/blocks%2Fa.md").read_text().splitlines()) <= 2 * KEEP
+
+
+def test_replaced_skips_what_is_not_a_blob_id(tmp_path: Path) -> None:
+    replaced = Replaced(tmp_path)
+    (tmp_path / "blocks%2Fa.md").write_bytes(b"garbage\n\xff\n" + b"a" * 40 + b" saved\n")
+    assert replaced.get("blocks/a.md") == [Version("a" * 40, saved=True)]
