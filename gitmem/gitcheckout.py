@@ -17,7 +17,7 @@ from dulwich.objects import ObjectID
 
 from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
-from gitmem.gitindex import Bases, Entries, GitIndex, entry_for
+from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index, stamp
 from gitmem.gitlock import with_git_lock
 from gitmem.gitobjects import blob_id
 from gitmem.gitsnapshot import Snapshot
@@ -40,14 +40,22 @@ class Checkout:
 
     def __init__(self, root: Path, gitdir: Path, blob: Callable[[str], bytes]) -> None:
         self.root = root
+        self._gitdir = gitdir
         self.index = GitIndex(str(gitdir / "index"))
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
         self._blob = blob
 
-    def bases(self) -> dict[str, tuple[str | None, str | None]]:
-        """The version each change a person made on disk started from: see ``Bases``."""
-        return Bases(self._bases_file).get()
+    def bases(self) -> dict[str, str | None]:
+        """path -> the version a person's change started from, where an operation
+        left the file alone and the record still holds: see ``Bases``."""
+        index = read_index(str(self._gitdir / "index"))
+        return Bases(self._bases_file).holding(index, self._merging())
+
+    def _merging(self) -> bool:
+        """Whether git is in the middle of a merge, cherry-pick or revert."""
+        names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+        return any((self._gitdir / name).exists() for name in names)
 
     def remove_temporaries(self) -> None:
         """Remove the files a writer killed mid-checkout left half written."""
@@ -84,15 +92,22 @@ class Checkout:
     ) -> None:
         """``update`` with git's ``index.lock`` held by the caller, ``index`` its entries."""
         bases = Bases(self._bases_file)
+        held = bases.holding(index, self._merging())
         for path in paths:
             if path not in claimed:
-                self._sync_path(index, bases, path, old.blob_id(path), new.blob_id(path))
+                self._sync_path(index, bases, held, path, old.blob_id(path), new.blob_id(path))
         for path, read in claimed.items():
             self._sync_claimed(index, bases, path, read, new.blob_id(path))
         bases.save()
 
     def _sync_path(
-        self, index: Entries, bases: Bases, path: str, old_sha: str | None, new_sha: str | None
+        self,
+        index: Entries,
+        bases: Bases,
+        held: Mapping[str, str | None],
+        path: str,
+        old_sha: str | None,
+        new_sha: str | None,
     ) -> None:
         """Check out ``path`` at ``new_sha`` unless its file holds a person's edit.
 
@@ -109,15 +124,20 @@ class Checkout:
         except safefs.Refused:
             return
         name = path.encode()
-        if index.conflicted(name):
-            return
+        conflicted = index.conflicted(name)
         disk = disk_blob_id(self.root, path)
-        if disk in (old_sha, new_sha):
+        if disk in (old_sha, new_sha) and not conflicted:
             self._check_out(index, bases, path, new_sha, disk)
-        else:
-            raw = index.sha(name)
-            # what the person's change started from
-            bases.keep(path, raw.decode() if raw else None, old_sha)
+            return
+        # The person's copy started from what a record that still holds says,
+        # else from the branch's version before this operation.
+        base = held.get(path, old_sha)
+        if not conflicted and index.sha(name) == (old_sha.encode() if old_sha else None):
+            # Nothing staged: the index follows the branch, so that it never
+            # stages taking this operation's change back out (the stat is left
+            # empty, so git and gitmem compare the file's contents).
+            index.set(name, None if new_sha is None else _unstatted(new_sha))
+        bases.keep(path, stamp(index, name), base)
 
     def _sync_claimed(
         self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None

@@ -110,12 +110,10 @@ def _read(store: Store, state: FileState) -> bytes | None:
         return None
 
 
-def _base(state: FileState, bases: dict[str, tuple[str | None, str | None]]) -> str | None:
+def _base(state: FileState, bases: dict[str, str | None]) -> str | None:
     """The version a person's file started from: where an operation moved the
-    branch past the person's index entry, the version it recorded then;
-    otherwise the branch's own (the entry's, unless ``git add`` staged the file)."""
-    entry, base = bases.get(state.path, (NOT_ON_DISK, None))
-    return base if entry == state.staged != state.head else state.head
+    branch past it, the version recorded then; otherwise the branch's own."""
+    return bases.get(state.path, state.head)
 
 
 def commit_changed(
