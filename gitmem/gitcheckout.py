@@ -20,7 +20,7 @@ from gitmem import safefs
 from gitmem.block import MAX_FILE_BYTES
 from gitmem.editors import Replaced, Version, held
 from gitmem.errors import CorruptError
-from gitmem.gitindex import Bases, Entries, GitIndex, entry_for
+from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index, stamp
 from gitmem.gitlock import with_git_lock
 from gitmem.gitobjects import blob_id
 from gitmem.gitsnapshot import Snapshot, changed_paths
@@ -45,6 +45,7 @@ class Checkout:
 
     def __init__(self, root: Path, gitdir: Path, blob: Callable[[str], bytes]) -> None:
         self.root = root
+        self._gitdir = gitdir
         self.index = GitIndex(str(gitdir / "index"))
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
@@ -52,9 +53,16 @@ class Checkout:
         self._replaced = Replaced(self._own / "replaced")
         self._blob = blob
 
-    def bases(self) -> dict[str, tuple[str | None, str | None]]:
-        """The version each change a person made on disk started from: see ``Bases``."""
-        return Bases(self._bases_file).get()
+    def bases(self) -> dict[str, str | None]:
+        """path -> the version a person's change started from, where an operation
+        left the file alone and the record still holds: see ``Bases``."""
+        index = read_index(str(self._gitdir / "index"))
+        return Bases(self._bases_file).holding(index, self._merging())
+
+    def _merging(self) -> bool:
+        """Whether git is in the middle of a merge, cherry-pick or revert."""
+        names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+        return any((self._gitdir / name).exists() for name in names)
 
     def _temporary(self, n: int = 0) -> Path:
         """A file of this thread's (its ``n``-th) to write before renaming it into place."""
@@ -105,10 +113,12 @@ class Checkout:
         lets go of ``index.lock`` (see ``GitIndex.durable_with``).
         """
         bases = Bases(self._bases_file)
+        records = bases.holding(index, self._merging())
         writes = _Writes()
         for path in paths:
             if path not in claimed:
-                self._sync_path(index, bases, writes, path, old.blob_id(path), new.blob_id(path))
+                old_sha, new_sha = old.blob_id(path), new.blob_id(path)
+                self._sync_path(index, bases, writes, records, path, old_sha, new_sha)
         for path, read in claimed.items():
             self._sync_claimed(index, bases, writes, path, read, new.blob_id(path))
         self._finish(index, writes)
@@ -135,6 +145,7 @@ class Checkout:
         index: Entries,
         bases: Bases,
         writes: _Writes,
+        records: Mapping[str, str | None],
         path: str,
         old_sha: str | None,
         new_sha: str | None,
@@ -154,17 +165,24 @@ class Checkout:
         except safefs.Refused:
             return
         name = path.encode()
-        if index.conflicted(name):
-            return
+        conflicted = index.conflicted(name)
         disk = disk_blob_id(self.root, path)
-        if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
-            self._check_out(index, bases, writes, path, new_sha, disk)
-        elif self._with_editor(path, disk, old_sha, new_sha):
-            self._leave_to_editor(index, bases, path, disk, new_sha)
-        else:
-            raw = index.sha(name)
-            # what the person's change started from
-            bases.keep(path, raw.decode() if raw else None, old_sha)
+        if not conflicted:
+            if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
+                self._check_out(index, bases, writes, path, new_sha, disk)
+                return
+            if self._with_editor(path, disk, old_sha, new_sha):
+                self._leave_to_editor(index, bases, path, disk, new_sha)
+                return
+        # The person's copy started from what a record that still holds says,
+        # else from the branch's version before this operation.
+        base = records.get(path, old_sha)
+        if not conflicted and index.sha(name) == (old_sha.encode() if old_sha else None):
+            # Nothing staged: the index follows the branch, so that it never
+            # stages taking this operation's change back out (the stat is left
+            # empty, so git and gitmem compare the file's contents).
+            index.set(name, None if new_sha is None else _unstatted(new_sha))
+        bases.keep(path, stamp(index, name), base)
 
     def _sync_claimed(
         self,

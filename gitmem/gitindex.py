@@ -276,25 +276,36 @@ class GitIndex:
         self._dirs.update(dirs)
 
 
+CONFLICT = "conflict"
+
+
+def stamp(index: Entries, name: bytes) -> str:
+    """What identifies the index entry of ``name`` as it is now: its blob and
+    stat (git writes a new stat whenever it checks the file out or stages it),
+    ``CONFLICT`` while a merge left it unresolved, "" when there is none."""
+    if index.conflicted(name):
+        return CONFLICT
+    e = index.entry(name)
+    return "" if e is None else f"{e.sha} {e.ctime} {e.mtime} {e.ino} {e.size}"
+
+
 class Bases:
     """For each path an operation left alone because a person had changed it,
     the version that change started from: the branch's version of the path
-    then, recorded against the index entry the person had (None: no entry).
+    when the first such operation ran.
 
-    ``.git/gitmem/bases`` (JSON), read and written under ``index.lock``. A
-    record holds while the index entry is unchanged; while none holds, no
-    operation touched the path since the entry was written, so the branch's
-    version is the base.
+    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base]), read and written
+    under ``index.lock``. A record holds while the path's index entry is the
+    one it was recorded with (see ``stamp``): once git checks the file out or
+    the person stages it, the copy no longer provably descends from the base.
+    A path left alone in the middle of a merge keeps its record until that
+    merge ends, since resolving it means staging it.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._records: dict[str, list[str | None]] | None = None
         self._dirty = False
-
-    def get(self) -> dict[str, tuple[str | None, str | None]]:
-        """Every record: path -> (index entry's blob id, base blob id)."""
-        return {path: (entry, base) for path, (entry, base) in self._load().items()}
 
     def _load(self) -> dict[str, list[str | None]]:
         if self._records is None:
@@ -304,11 +315,23 @@ class Bases:
                 self._records = {}
         return self._records
 
-    def keep(self, path: str, entry: str | None, base: str | None) -> None:
-        """Record ``base`` for ``path`` unless the same entry has one already."""
+    def holding(self, index: Entries, merging: bool) -> dict[str, str | None]:
+        """path -> base, for every record that still holds against ``index``
+        (``merging``: a merge, cherry-pick or revert is in progress)."""
+        found = {}
+        for path, record in self._load().items():
+            recorded, base = record[0], record[-1]
+            now = stamp(index, path.encode())
+            if now == recorded or (recorded == CONFLICT and merging):
+                found[path] = base
+        return found
+
+    def keep(self, path: str, stamp: str, base: str | None) -> None:
+        """Record that the person's copy of ``path``, whose index entry is now
+        ``stamp``, started from ``base``."""
         records = self._load()
-        if path not in records or records[path][0] != entry:
-            records[path] = [entry, base]
+        if records.get(path) != [stamp, base]:
+            records[path] = [stamp, base]
             self._dirty = True
 
     def drop(self, path: str) -> None:

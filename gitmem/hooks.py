@@ -27,7 +27,13 @@ if TYPE_CHECKING:  # the merge driver starts once per file: it loads no Git obje
 
 # Each hook and the script in hooks/ it runs: a merge commit is checked like
 # any other (git's own sample pre-merge-commit runs pre-commit too).
-HOOKS = {"pre-commit": "pre-commit", "pre-merge-commit": "pre-commit"}
+# reference-transaction runs for every ref update (git >= 2.28); its script
+# starts gitmem only for a stash being saved.
+HOOKS = {
+    "pre-commit": "pre-commit",
+    "pre-merge-commit": "pre-commit",
+    "reference-transaction": "reference-transaction",
+}
 STAMP = "# gitmem-hook"
 DRIVER = "gitmem"
 # ``python -m gitmem`` would import a gitmem/ from the current directory, which
@@ -69,7 +75,7 @@ def install(repo: GitRepo) -> list[str]:
         tmp.write_text(text, encoding="utf-8")
         tmp.chmod(0o755)
         os.replace(tmp, target)
-    said.append(f"installed the {' and '.join(HOOKS)} hooks in {hooks}")
+    said.append(f"installed the {', '.join(HOOKS)} hooks in {hooks}")
     repo.set_config(("merge", DRIVER), "name", "gitmem block-aware merge of blocks and manifests")
     repo.set_config(("merge", DRIVER), "driver", f"{gitmem_command()} merge-driver %O %A %B %P")
     said.append(f"configured the merge driver merge.{DRIVER}.driver")
@@ -102,12 +108,97 @@ def check_index(store: Store, index_file: Path) -> list[str]:
     }
     view = store.view()
     problems = check_incoming(view, files, modes)
-    for path, entry in changes.items():
-        if entry is not None and path not in problems:
-            problem = _stale(store, view.snap.blob_id(path), path)
+    bases = store.repo.bases()
+    for path, data in files.items():
+        if data is not None and path not in problems:
+            problem = older_than_branch(store, bases, path, data) or _stale(
+                store, view.snap.blob_id(path), path
+            )
             if problem:
                 problems[path] = problem
     return [problems[p] for p in sorted(problems)]
+
+
+def check_stash(store: Store, stash: str) -> list[str]:
+    """Why saving the stash commit ``stash`` must be refused: a copy it holds is
+    older than the branch, and popping it later would undo the agents' changes
+    as a diff that no record ties to its base any more."""
+    from dulwich.objects import Commit, ObjectID
+
+    repo = store.repo
+    commit = repo.object(ObjectID(stash.encode()), Commit)
+    saved = repo.snapshot(commit.id)
+    bases = repo.bases()
+    problems = []
+    for path in sorted(bases):
+        sha = saved.blob_id(path)
+        if sha is not None:
+            problem = older_than_branch(store, bases, path, repo.blob(sha))
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def older_than_branch(
+    store: Store, bases: dict[str, str | None], path: str, data: bytes
+) -> str | None:
+    """Why committing ``data`` at ``path`` would undo agents' changes, or None.
+
+    A copy is older than the branch when it descends from a version of the
+    block that the branch has moved past: an operation changed the block
+    while the person's copy was changed on disk, staged or being merged, so
+    gitmem recorded the version the copy started from (``GitRepo.bases``).
+    Committing it as it is would take the branch's changes since then back
+    out, unless the copy holds them already. A ``git revert`` of an agent's
+    commit is computed by git from the branch itself, so it is never older.
+    """
+    if path not in bases:
+        return None
+    repo, base = store.repo, bases[path]
+    snap = repo.snapshot()
+    head = snap.blob_id(path)
+    if head == base:
+        return None
+    old = None if base is None else repo.blob(base)
+    theirs = None if head is None else repo.blob(head)
+    merged = merge_file(path, old, data, theirs)
+    if merged.clean and merged.data == merge_file(path, old, data, data).data:
+        return None  # the copy has the branch's changes already
+    commits = _changed_since(repo, snap.commit, path, base)
+    return (
+        f"{path}: your copy started from an older version than the branch: "
+        f"{commits} changed it since, and committing your copy would undo that; "
+        f"merge them with: gitmem commit {path}"
+    )
+
+
+def _changed_since(repo: GitRepo, head: bytes | None, path: str, base: str | None) -> str:
+    """The commits on the branch's first-parent line that changed ``path`` since
+    it was ``base``, newest first, as a person reads them."""
+    from dulwich.objects import Commit, ObjectID
+
+    from gitmem.gitcommit import LogEntry
+
+    found = []
+    commit = head
+    for _ in range(_WALK):
+        if commit is None:
+            break
+        obj = repo.object(ObjectID(commit), Commit)
+        parent = obj.parents[0] if obj.parents else None
+        before = repo.snapshot(parent).blob_id(path) if parent else None
+        if before != repo.snapshot(obj.id).blob_id(path):
+            entry = LogEntry.from_commit(obj)
+            who = entry.agent or entry.author.split(" <")[0]
+            found.append(f"{entry.commit[:7]} ({entry.op or 'commit'} by {who})")
+        if before == base:
+            break
+        commit = parent
+    shown = ", ".join(found[:3])
+    return shown + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+
+
+_WALK = 200  # commits looked through to name the ones that changed a block
 
 
 def _stale(store: Store, head: str | None, path: str) -> str | None:

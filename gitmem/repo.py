@@ -131,9 +131,10 @@ class GitRepo:
         config.set(tuple(s.encode() for s in section), name.encode(), value.encode())
         config.write_to_path()
 
-    def bases(self) -> dict[str, tuple[str | None, str | None]]:
-        """The version each change a person made on disk started from, where an
-        operation left it alone: path -> (index entry, base); see ``Bases``."""
+    def bases(self) -> dict[str, str | None]:
+        """path -> the version a person's change started from, where an operation
+        left the file alone (and git has not checked it out or staged it since);
+        see ``Bases``."""
         return self._checkout.bases()
 
     def replaced(self, path: str) -> list[Version]:

@@ -132,16 +132,14 @@ def _read(store: Store, state: FileState) -> bytes | None:
         return None
 
 
-def _base(state: FileState, bases: dict[str, tuple[str | None, str | None]]) -> str | None:
+def _base(state: FileState, bases: dict[str, str | None]) -> str | None:
     """The version a person's file started from: where an operation moved the
-    branch past the person's index entry, the version it recorded then;
-    otherwise the branch's own (the entry's, unless ``git add`` staged the file)."""
-    entry, base = bases.get(state.path, (NOT_ON_DISK, None))
-    return base if entry == state.staged != state.head else state.head
+    branch past it, the version recorded then; otherwise the branch's own."""
+    return bases.get(state.path, state.head)
 
 
 def derived_from(
-    store: Store, state: FileState, data: bytes, bases: dict[str, tuple[str | None, str | None]]
+    store: Store, state: FileState, data: bytes, bases: dict[str, str | None]
 ) -> Version | None:
     """The version a person's saved file ``data`` was derived from (None: the
     file is new to the branch): the one it differs from in the fewest lines, among

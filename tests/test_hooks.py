@@ -4,6 +4,7 @@ git binary (which runs the hook scripts, which run this gitmem)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ def replace_in(path: Path, old: str, new: str) -> None:
 
 def test_init_installs_stamped_hooks_and_the_merge_driver(client: gitmem.Client) -> None:
     hooks = client.path / ".git/hooks"
-    for name in ("pre-commit", "pre-merge-commit"):
+    for name in ("pre-commit", "pre-merge-commit", "reference-transaction"):
         text = (hooks / name).read_text()
         assert text.startswith("#!/bin/sh\n# gitmem-hook: installed by `gitmem hooks install`")
         assert f"INSTALL_PYTHON={sys.executable}\n" in text
@@ -291,5 +292,154 @@ def test_unknown_hooks_are_refused(client: gitmem.Client, name: str) -> None:
     done = CliRunner().invoke(main, ["-C", str(client.path), "hook", name])
     assert done.exit_code == 1
     assert done.stderr == (
-        f"Error: gitmem has no {name!r} hook (it has pre-commit, pre-merge-commit)\n"
+        f"Error: gitmem has no {name!r} hook "
+        "(it has pre-commit, pre-merge-commit, reference-transaction)\n"
     )
+
+
+# -- plain git can't undo agents -------------------------------------------------
+
+AGENT_LINE = "Agent line"
+
+
+def agent_writes(client: gitmem.Client) -> str:
+    """The worker inserts a line into organization; returns the commit it made."""
+    client.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+    return git(client.path, "rev-parse", "--short", "HEAD").strip()
+
+
+def refusal(path: str, commit: str) -> str:
+    return (
+        f"{path}: your copy started from an older version than the branch: "
+        f"{commit} (memory_insert by worker) changed it since, and committing your copy "
+        f"would undo that; merge them with: gitmem commit {path}\n"
+    )
+
+
+def person_edits(store: Path) -> None:
+    with open(store / ORG, "a") as f:
+        f.write("Person line\n")
+
+
+def assert_both_lines_once(client: gitmem.Client) -> None:
+    value = client.blocks.retrieve("organization").value.split("\n")
+    assert (value.count(AGENT_LINE), value.count("Person line")) == (1, 1)
+
+
+@pytest.mark.parametrize("how", ["commit -a", "add, agent, commit", "commit PATH"])
+def test_a_copy_older_than_the_branch_is_refused_then_gitmem_commit_merges_it(
+    sample: gitmem.Client, how: str
+) -> None:
+    """The person's copy was taken before the agent wrote: committing it with plain
+    git would take the agent's line back out."""
+    store = sample.path
+    person_edits(store)
+    if how.startswith("add"):
+        git(store, "add", ORG)
+    commit = agent_writes(sample)
+    args = {"commit -a": ["-a"], "add, agent, commit": [], "commit PATH": ["--", ORG]}[how]
+    before = git(store, "rev-parse", "HEAD")
+
+    refused = run_git(store, "commit", "-m", "person", *args)
+
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        refusal(ORG, commit)
+        + "Error: gitmem: commit refused; fix the files above, git add them and commit again\n",
+    )
+    assert git(store, "rev-parse", "HEAD") == before
+    done = CliRunner().invoke(main, ["-C", str(store), "commit", ORG])
+    assert done.exit_code == 0, done.output
+    assert_both_lines_once(sample)
+    assert_clean(store)
+
+
+def test_the_index_never_stages_the_removal_of_an_agents_line(sample: gitmem.Client) -> None:
+    store = sample.path
+    person_edits(store)
+    agent_writes(sample)
+    assert git(store, "diff", "--cached", "--stat") == ""
+    assert git(store, "status", "--porcelain") == " M blocks/organization.md\n"
+
+
+def test_git_restore_after_an_agent_write_restores_the_agents_version(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    person_edits(store)
+    agent_writes(sample)
+    git(store, "restore", ORG)
+    assert AGENT_LINE in (store / ORG).read_text()
+    assert run_git(store, "commit", "-a", "-m", "nothing").returncode == 1  # nothing to commit
+    assert sample.blocks.retrieve("organization").value.endswith(AGENT_LINE)
+    assert_clean(store)
+
+
+def test_a_stash_of_a_copy_older_than_the_branch_is_refused(sample: gitmem.Client) -> None:
+    store = sample.path
+    person_edits(store)
+    commit = agent_writes(sample)
+
+    refused = run_git(store, "stash")
+
+    assert refused.returncode != 0
+    assert refusal(ORG, commit) in refused.stderr
+    assert git(store, "stash", "list") == ""
+    assert "Person line" in (store / ORG).read_text()  # nothing was reset
+    done = CliRunner().invoke(main, ["-C", str(store), "commit"])
+    assert done.exit_code == 0, done.output
+    assert_both_lines_once(sample)
+    assert_clean(store)
+
+
+def test_a_stash_taken_before_the_agent_wrote_pops_merged(sample: gitmem.Client) -> None:
+    store = sample.path
+    person_edits(store)
+    git(store, "stash")
+    agent_writes(sample)
+    git(store, "stash", "pop")
+    done = CliRunner().invoke(main, ["-C", str(store), "commit"])
+    assert done.exit_code == 0, done.output
+    assert_both_lines_once(sample)
+    assert_clean(store)
+
+
+def test_resolving_a_git_merge_while_an_agent_writes_keeps_the_agents_line(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    branches(store)
+    sample.agents.memory("worker").memory_replace("organization", "08:00-18:00", "09:00-17:00")
+    git(store, "checkout", "-q", "other")
+    with gitmem.Client(store) as other:
+        other.agents.memory("worker").memory_replace("organization", "08:00-18:00", "07:00-19:00")
+    git(store, "checkout", "-q", "main")
+    assert run_git(store, "merge", "-m", "merge other", "other").returncode == 1
+    commit = agent_writes(sample)  # while the person resolves the conflict
+    hours = (
+        "Acme Robotics builds warehouse robots. Support hours: 08:00-20:00 CET, Monday to Friday."
+    )
+    text = (store / ORG).read_text()
+    (store / ORG).write_text(
+        re.sub(r"<<<<<<< ours\n.*>>>>>>> theirs\n", f"{hours}\n", text, flags=re.S)
+    )
+    git(store, "add", ORG)
+
+    refused = run_git(store, "commit", "--no-edit")
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(refusal(ORG, commit))
+    done = CliRunner().invoke(main, ["-C", str(store), "commit", ORG])
+    assert done.exit_code == 0, done.output
+    git(store, "commit", "--no-edit")  # the merge itself
+    value = sample.blocks.retrieve("organization").value.split("\n")
+    assert (value[0], value[-1], len(value)) == (hours, AGENT_LINE, 4)
+    assert_clean(store)
+
+
+def test_a_person_may_revert_an_agents_commit(sample: gitmem.Client) -> None:
+    store = sample.path
+    commit = agent_writes(sample)
+    git(store, "revert", "--no-edit", commit)
+    assert AGENT_LINE not in sample.blocks.retrieve("organization").value
+    assert_clean(store)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gitmem.cli.base import main
 from gitmem.errors import ConflictError, ValidationError
+
+if TYPE_CHECKING:
+    from gitmem.store import Store
 
 
 @main.group()
@@ -43,7 +48,8 @@ def hooks_install(ctx: click.Context) -> None:
 @click.pass_context
 def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     """Run the check of git hook NAME (what the installed hook scripts call):
-    pre-commit and pre-merge-commit refuse invalid blocks and manifests.
+    pre-commit and pre-merge-commit refuse invalid blocks and manifests, and
+    copies older than the branch; reference-transaction refuses to stash them.
 
     \b
     Example:
@@ -56,19 +62,37 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
         raise ValidationError(f"gitmem has no {name!r} hook (it has {', '.join(githooks.HOOKS)})")
     store = Store.open(ctx.obj["path"])
     try:
-        # git names the index it is about to commit (commit -a and commit PATH
-        # use a temporary one), relative to where it runs the hook.
-        given = os.environ.get("GIT_INDEX_FILE")
-        index = Path(ctx.obj["path"]) / given if given else store.repo.gitdir / "index"
-        problems = githooks.check_index(store, index)
+        if name == "reference-transaction":
+            problems, refused = _reference_transaction(store, args), "stash"
+        else:
+            # git names the index it is about to commit (commit -a and commit PATH
+            # use a temporary one), relative to where it runs the hook.
+            given = os.environ.get("GIT_INDEX_FILE")
+            index = Path(ctx.obj["path"]) / given if given else store.repo.gitdir / "index"
+            problems, refused = githooks.check_index(store, index), "commit"
     finally:
         store.close()
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
         raise ValidationError(
-            "gitmem: commit refused; fix the files above, git add them and commit again"
+            f"gitmem: {refused} refused; fix the files above, git add them and commit again"
         )
+
+
+def _reference_transaction(store: Store, args: tuple[str, ...]) -> list[str]:
+    """The updates git is about to make (stdin: "<old> <new> <ref>" lines) checked
+    in the prepared state: a stash being saved must not hold an older copy."""
+    from gitmem import hooks as githooks
+
+    if args[:1] != ("prepared",):
+        return []
+    problems = []
+    for line in sys.stdin.read().splitlines():
+        _, new, ref = [*line.split(" ", 2), "", ""][:3]
+        if ref == "refs/stash" and new.strip("0"):
+            problems += githooks.check_stash(store, new)
+    return problems
 
 
 @main.command("merge-driver")
