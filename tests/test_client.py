@@ -62,7 +62,8 @@ def test_every_operation_is_one_commit_with_author_and_trailers(client: gitmem.C
     lines = log.strip().split("\n")
     assert lines == [
         "worker <worker@agents.gitmem>|memory_insert: notes|"
-        "Gitmem-Op: memory_insert;Gitmem-Agent: worker;Gitmem-Block: notes",
+        "Gitmem-Op: memory_insert;Gitmem-Agent: worker;Gitmem-Block: notes;"
+        'Gitmem-Args: {"new_string": "two", "insert_line": -1}',
         f"{PERSON[0]} <{PERSON[1]}>|create_agent: worker|"
         "Gitmem-Op: create_agent;Gitmem-Agent: worker",
         f"{PERSON[0]} <{PERSON[1]}>|create_block: notes|"
