@@ -24,9 +24,10 @@ T = TypeVar("T")
 SETTINGS = "gitmem.yaml"
 FORMAT = 1
 _BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,200}")
-# How far back the commit that made a file bad is looked for: the walk runs
-# once per bad file a process finds, and a bad file is usually a recent one.
-ORIGIN_WALK = 1000
+# How far back the commit that made a manifest bad is looked for: the walk
+# runs once per bad file a process finds, and a bad file is usually a recent
+# one (each step reads about four Git objects).
+ORIGIN_WALK = 300
 
 
 @dataclass(frozen=True)
@@ -305,8 +306,11 @@ class View:
 
 def introduced(snap: Snapshot, path: str) -> str:
     """`` (from commit C by AUTHOR)``: the commit that gave ``path`` what it holds
-    at ``snap`` (a file, a link, ...), found by walking back while a parent holds
-    the same (as ``git log -- path`` simplifies history); "" if nothing is there."""
+    at ``snap`` (a file, a link, ...); "" if nothing is there. A block's is the
+    newest commit that changed it, from the history index (kept on disk, so
+    later commands find it at once; it knows contents, not modes); another
+    file's is found by walking back while a parent holds the same, as
+    ``git log -- path`` simplifies history."""
     from gitmem.gitcommit import CommitId
     from gitmem.githistory import GitHistory
 
@@ -315,6 +319,12 @@ def introduced(snap: Snapshot, path: str) -> str:
         return ""
     history = GitHistory(snap.repo)
     commit = snap.commit.decode()
+    if path.startswith("blocks/") and path.endswith(".md") and held[0] == 0o100644:
+        block_id = path[len("blocks/") : -len(".md")]
+        changed = next(history.block_revisions(block_id, commit), None)
+        if changed is not None and changed[1] == held[1]:
+            commit = changed[0]
+            return f" (from commit {commit[:12]} by {history.entry(commit).author})"
     for _ in range(ORIGIN_WALK):
         entry = history.entry(commit)
         same = (

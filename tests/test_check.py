@@ -459,7 +459,7 @@ def test_every_path_applies_one_rule_set_with_the_same_lines(
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(hub))
     sample.add_remote("origin", str(hub))
     sample.push()
-    other = gitmem.Client.clone(str(hub), tmp_path / "other")
+    gitmem.Client.clone(str(hub), tmp_path / "other").close()
     damage(sample.path / path)
 
     if disk:
@@ -473,12 +473,14 @@ def test_every_path_applies_one_rule_set_with_the_same_lines(
     git(sample.path, "commit", "-q", "--no-verify", "-am", "past the hook")
     assert problems(sample.path) == [problem]
     git(sample.path, "push", "-q", "origin", "main")
-    with pytest.raises(gitmem.ValidationError) as pulled:
+    with (
+        gitmem.Client(tmp_path / "other") as other,
+        pytest.raises(gitmem.ValidationError) as pulled,
+    ):
         other.pull()
     commit = git(sample.path, "rev-parse", "HEAD")[:12]
     by = f" (from commit {commit} by Pat Person <pat@example.com>)"
     assert str(pulled.value).split("\n")[1] == problem + by
-    other.close()
 
 
 def test_a_clone_names_only_the_file_that_is_wrong(sample: gitmem.Client, tmp_path: Path) -> None:
