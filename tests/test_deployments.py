@@ -18,17 +18,6 @@ QUEUE = "task_queue"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Path:
-    """A bare hub holding the sample store."""
-    path = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
-    with gitmem.Client.init(tmp_path / "seed", sample=True) as seed:
-        seed.add_remote("origin", str(path))
-        seed.push()
-    return path
-
-
-@pytest.fixture
 def deployments(hub: Path, tmp_path: Path) -> Iterator[list[gitmem.Client]]:
     clients = [gitmem.Client.clone(str(hub), tmp_path / name) for name in "abc"]
     yield clients

@@ -27,12 +27,7 @@ def start(store: Path, kind: str, name: str) -> subprocess.Popen[str]:
     )
 
 
-def test_three_deployments_lose_nothing_and_converge(tmp_path: Path) -> None:
-    hub = tmp_path / "hub.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(hub))
-    with gitmem.Client.init(tmp_path / "seed", sample=True) as seed:
-        seed.add_remote("origin", str(hub))
-        seed.push()
+def test_three_deployments_lose_nothing_and_converge(tmp_path: Path, hub: Path) -> None:
     stores = {}
     for name in "abc":
         gitmem.Client.clone(str(hub), tmp_path / name).close()
