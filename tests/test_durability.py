@@ -1,9 +1,12 @@
-"""Full disks: an operation is either reported done (its checkout finished, or
-finished by the next operation) or not done at all."""
+"""What a failing disk or a hostile working tree must not break: a full disk
+(an operation is reported done and its checkout finished by the next one, or
+not done at all), names that are not UTF-8, trees deeper than Python's
+recursion, and clones that fail or are killed (issue 18)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +18,6 @@ import pytest
 import gitmem
 from tests.conftest import assert_clean, git
 
-PAGE = 4096
-
 
 def _gitmem(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "gitmem", "-C", str(store), *args]
@@ -26,6 +27,8 @@ def _gitmem(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 2 MB tmpfs: a file system that really fills up."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here")
     mount = tmp_path / "small"
     mount.mkdir()
     done = subprocess.run(
@@ -82,6 +85,12 @@ def test_a_disk_full_after_the_branch_moved_is_done_and_the_next_operation_check
 LATIN1 = "caf\xe9".encode("latin-1")  # café, as a Latin-1 file system writes it
 
 
+_BAD_NAME = (
+    "blocks/caf\\xe9.md: not a block or manifest: its name has bytes that are not "
+    "UTF-8, control characters or a backslash; rename it (git mv)"
+)
+
+
 def _stage_latin1_names(store: Path) -> None:
     (store / "blocks").mkdir(exist_ok=True)
     for name in (LATIN1 + b".txt", b"blocks/" + LATIN1 + b".md"):
@@ -93,21 +102,17 @@ def _stage_latin1_names(store: Path) -> None:
 def test_names_that_are_not_utf8_are_strays_with_escaped_names(client: gitmem.Client) -> None:
     _stage_latin1_names(client.path)
     (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
-    problem = (
-        "blocks/caf\\xe9.md: not a block or manifest: its name has bytes that are not "
-        "UTF-8, control characters or a backslash; rename it (git mv)"
-    )
 
     done = _gitmem(client.path, "status")
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == [
-        f"new\tblocks/caf\\xe9.md\t{problem}",
+        f"new\tblocks/caf\\xe9.md\t{_BAD_NAME}",
         "new\tblocks/good.md\tvalid",
     ]
     done = _gitmem(client.path, "commit")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        problem,
+        _BAD_NAME,
         "Error: 1 file(s) not committed; fix them and commit again",
     ]
     assert git(client.path, "show", "HEAD:blocks/good.md").endswith("saved\n")
@@ -121,7 +126,9 @@ def test_a_watcher_goes_on_committing_saves_beside_a_name_that_is_not_utf8(
     with client.watch(report=problems.append):
         (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
         _wait_for(lambda: "blocks/good.md" in git(client.path, "ls-tree", "-r", "HEAD"))
-    assert problems == []
+    # The staged name may be reported (when its stat cannot be trusted, the file
+    # is read), and only as itself.
+    assert set(problems) <= {_BAD_NAME}
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:

@@ -75,6 +75,8 @@ class Disk:
 def disk(tmp_path: Path) -> Iterator[Disk]:
     if os.geteuid() != 0:
         pytest.skip("power-cut tests mount a loop device, which needs root")
+    if not (shutil.which("mkfs.ext4") and shutil.which("mount")):
+        pytest.skip("power-cut tests need mkfs.ext4 and mount")
     image = tmp_path / "disk.img"
     with open(image, "wb") as f:
         f.truncate(32 << 20)
