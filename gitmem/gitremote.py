@@ -253,7 +253,7 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
         except FileLocked as e:  # a local remote: another push is moving the branch
             raise PushRejected(
                 f"push to {remote.label} rejected: another push holds "
-                f"{os.fsdecode(e.lockfilename)}; try again"
+                f"{os.fsdecode(e.lockfilename)}; try again (delete it if no push is running)"
             ) from None
         if verdict == ["up to date"]:
             return False

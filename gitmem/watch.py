@@ -166,7 +166,7 @@ class Watcher:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip()
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise CursorHeld(
                 f"cursor {self._cursor.name!r} is held by another watcher (pid {holder}); "

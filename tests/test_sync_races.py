@@ -91,7 +91,8 @@ def test_a_push_meeting_another_on_the_hub_exits_3_and_changes_nothing(
 
     assert (done.exit_code, done.stderr) == (
         3,
-        f"Error: push to origin/main rejected: another push holds {lock}; try again\n",
+        f"Error: push to origin/main rejected: another push holds {lock}; try again "
+        "(delete it if no push is running)\n",
     )
     assert git(hub, "rev-parse", "main") == before
     assert git(sample.path, "rev-parse", "origin/main") == before
