@@ -29,3 +29,7 @@ class ConflictError(GitmemError):
 
 class CorruptError(GitmemError):
     """The Git repository is damaged: an object is missing, unreadable or not what it claims."""
+
+
+class UnsupportedError(GitmemError):
+    """The repository uses a Git feature gitmem cannot work with without damaging it."""

@@ -36,12 +36,18 @@ def disk_blob_id(root: Path, path: str) -> str | None:
 
 class Checkout:
     """The index and working tree of the repository at ``root``; ``blob`` reads
-    an object's contents."""
+    an object's contents, ``taken`` is told each ``index.lock`` taken."""
 
-    def __init__(self, root: Path, gitdir: Path, blob: Callable[[str], bytes]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        gitdir: Path,
+        blob: Callable[[str], bytes],
+        taken: Callable[[str], None] = lambda lock: None,
+    ) -> None:
         self.root = root
         self._gitdir = gitdir
-        self.index = GitIndex(str(gitdir / "index"))
+        self.index = GitIndex(str(gitdir / "index"), taken)
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
         self._blob = blob

@@ -4,8 +4,10 @@ dulwich's ``Index`` parses and rewrites every entry in pure Python (~40 ms
 each way at 10,000 entries, measured). Versions 2 and 3 of the format store
 each entry as an independent, padded record, so we split the file into raw
 records once, keep them while the file is unchanged on disk, and splice in
-only the records we change. Version 4 (prefix-compressed paths) and required
-extensions are rare; for those we take dulwich's whole-file path.
+only the records we change. Version 4 (prefix-compressed paths) is rare; for
+it we take dulwich's whole-file path. An index with a required extension (a
+split or sparse index, or one gitmem does not know) is refused, never
+rewritten: its entries mean something only with that extension.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import struct
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ from dulwich.index import (
     write_index_dict,
 )
 from dulwich.objects import ObjectID
+
+from gitmem.errors import UnsupportedError
+from gitmem.gitlock import identity
 
 _HEADER = struct.Struct(">4sLL")
 _FLAGS = struct.Struct(">H")
@@ -182,22 +187,45 @@ class WholeIndex:
 Entries = SplitIndex | WholeIndex
 
 
-def _parse(data: bytes) -> Entries:
+# Required extensions (lower-case signature) git may write, and how to go without.
+_REQUIRED = {
+    b"link": "is a split index (core.splitIndex), which gitmem cannot update without "
+    "corrupting it; turn it off: git config core.splitIndex false && "
+    "git update-index --no-split-index",
+    b"sdir": "is a sparse index (index.sparse), which gitmem cannot update without "
+    "corrupting it; turn it off: git sparse-checkout set --no-sparse-index",
+}
+
+
+def _parse(data: bytes, path: str) -> Entries:
     if not data:
         data = _HEADER.pack(b"DIRC", 2, 0)
     _, version, _ = _HEADER.unpack_from(data)
-    if version in (2, 3):
-        split = SplitIndex(data)
-        # Anything after the records but the checksum is extensions; a
-        # required one (lower-case signature) must not be dropped.
-        pos = split.end
-        while pos + 8 <= len(data) - 20:
-            signature = data[pos : pos + 4]
-            if signature[:1].islower():
-                return WholeIndex(data)
-            pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
-        return split
-    return WholeIndex(data)
+    if version not in (2, 3):
+        whole = WholeIndex(data)
+        for extension in whole.extensions:
+            _check_extension(extension.signature, path)
+        return whole
+    split = SplitIndex(data)
+    # Anything after the records but the checksum is extensions.
+    pos = split.end
+    while pos + 8 <= len(data) - 20:
+        _check_extension(data[pos : pos + 4], path)
+        pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
+    return split
+
+
+def _check_extension(signature: bytes, path: str) -> None:
+    """Refuse an index whose extension ``signature`` is required (lower case):
+    optional ones only cache what the entries say, and are dropped on write."""
+    if signature[:1].islower():
+        name = signature.decode("ascii", errors="replace")
+        problem = _REQUIRED.get(
+            signature,
+            f"has a required extension gitmem does not know ({name!r}), so gitmem "
+            "cannot update it without corrupting it",
+        )
+        raise UnsupportedError(f"{path}: {problem}")
 
 
 def entry_for(path: str, sha: ObjectID) -> IndexEntry:
@@ -220,16 +248,22 @@ def read_index(path: str) -> Entries:
     """The index at ``path`` as it is now (read only: no lock taken, nothing cached)."""
     try:
         with open(path, "rb") as f:
-            return _parse(f.read())
+            data = f.read()
     except FileNotFoundError:
-        return _parse(b"")
+        data = b""
+    return _parse(data, path)
+
+
+TAKING = "taking"
 
 
 class GitIndex:
     """``.git/index``, parsed once and re-read only when someone else rewrote it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, taken: Callable[[str], None] = lambda lock: None) -> None:
         self._path = path
+        # told of each index.lock: TAKING, then its identity, then "" once it is gone
+        self._taken = taken
         self._stamp: tuple[int, int, int] | None = None
         self._parsed: Entries | None = None
 
@@ -246,16 +280,21 @@ class GitIndex:
 
         Raises dulwich's FileLocked if another process holds the lock.
         """
-        with GitFile(self._path, "wb", fsync=False) as f:
-            stamp = self._stat()
-            if self._parsed is None or stamp != self._stamp:
-                self._parsed = read_index(self._path)
-            try:
-                yield self._parsed
-            except BaseException:
-                self._parsed = None  # may be half-changed; read it again next time
-                raise
-            f.write(self._parsed.serialize())
+        self._taken(TAKING)
+        try:
+            with GitFile(self._path, "wb", fsync=False) as f:
+                self._taken(identity(os.fstat(f.fileno())))
+                stamp = self._stat()
+                if self._parsed is None or stamp != self._stamp:
+                    self._parsed = read_index(self._path)
+                try:
+                    yield self._parsed
+                except BaseException:
+                    self._parsed = None  # may be half-changed; read it again next time
+                    raise
+                f.write(self._parsed.serialize())
+        finally:
+            self._taken("")  # written or removed: the lock file is gone
         self._stamp = self._stat()
 
 
