@@ -346,8 +346,8 @@ class GitRepo:
         os.pwrite(self._record_fd, data, 0)
         os.ftruncate(self._record_fd, len(data))
 
-    def _note_index_lock(self, identity: str) -> None:
-        self._note(b"index=" + identity.encode())
+    def _note_index_lock(self, lock: str) -> None:
+        self._note(b"index=" + lock.encode())
 
     def _recover(self, record: bytes) -> None:
         """Finish what a writer killed mid-operation left: the git lock files its
