@@ -143,7 +143,7 @@ class Checkout:
             # stages taking this operation's change back out (the stat is left
             # empty, so git and gitmem compare the file's contents).
             index.set(name, None if new_sha is None else _unstatted(new_sha))
-        bases.keep(path, stamp(index, name), base)
+        bases.keep(path, stamp(index, name), base, disk)
 
     def _sync_claimed(
         self, index: Entries, bases: Bases, path: str, read: str | None, new_sha: str | None

@@ -316,12 +316,13 @@ class Bases:
     the version that change started from: the branch's version of the path
     when the first such operation ran.
 
-    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base]), read and written
-    under ``index.lock``. A record holds while the path's index entry is the
-    one it was recorded with (see ``stamp``): once git checks the file out or
-    the person stages it, the copy no longer provably descends from the base.
-    A path left alone in the middle of a merge keeps its record until that
-    merge ends, since resolving it means staging it.
+    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base, file's blob id]),
+    read and written under ``index.lock``. A record holds while the path's index
+    entry is the one it was recorded with (see ``stamp``), or stages the file as
+    it was then (``git add`` of the person's copy): once git checks the file out,
+    or the person stages a later edit, the copy no longer provably descends from
+    the base. A path left alone in the middle of a merge keeps its record until
+    that merge ends, since resolving it means staging it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -342,18 +343,24 @@ class Bases:
         (``merging``: a merge, cherry-pick or revert is in progress)."""
         found = {}
         for path, record in self._load().items():
-            recorded, base = record[0], record[-1]
-            now = stamp(index, path.encode())
-            if now == recorded or (recorded == CONFLICT and merging):
+            recorded, base, disk = (*record, None)[:3]
+            name = path.encode()
+            staged = index.sha(name)
+            if (
+                stamp(index, name) == recorded
+                or (recorded == CONFLICT and merging)
+                or (disk is not None and staged is not None and staged.decode() == disk)
+            ):
                 found[path] = base
         return found
 
-    def keep(self, path: str, stamp: str, base: str | None) -> None:
-        """Record that the person's copy of ``path``, whose index entry is now
-        ``stamp``, started from ``base``."""
+    def keep(self, path: str, stamp: str, base: str | None, disk: str | None) -> None:
+        """Record that the person's copy of ``path`` started from ``base``: its
+        index entry is now ``stamp``, its file ``disk`` (staging that file as it
+        is keeps the record)."""
         records = self._load()
-        if records.get(path) != [stamp, base]:
-            records[path] = [stamp, base]
+        if records.get(path) != [stamp, base, disk]:
+            records[path] = [stamp, base, disk]
             self._dirty = True
 
     def drop(self, path: str) -> None:
