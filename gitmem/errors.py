@@ -33,3 +33,7 @@ class CorruptError(GitmemError):
 
 class BadFileError(ValidationError):
     """A committed block or manifest is not valid: reads skip it until someone fixes it."""
+
+
+class UnsupportedError(GitmemError):
+    """The repository uses a Git feature gitmem cannot work with without damaging it."""

@@ -41,12 +41,18 @@ def disk_blob_id(root: Path, path: str) -> str | None:
 
 class Checkout:
     """The index and working tree of the repository at ``root``; ``blob`` reads
-    an object's contents."""
+    an object's contents, ``taken`` is told each ``index.lock`` taken."""
 
-    def __init__(self, root: Path, gitdir: Path, blob: Callable[[str], bytes]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        gitdir: Path,
+        blob: Callable[[str], bytes],
+        taken: Callable[[str], None] = lambda lock: None,
+    ) -> None:
         self.root = root
         self._gitdir = gitdir
-        self.index = GitIndex(str(gitdir / "index"))
+        self.index = GitIndex(str(gitdir / "index"), taken)
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
         self._bases_file = self._own / "bases"
         self._away = self._own / "away"  # see moving_away
@@ -182,7 +188,7 @@ class Checkout:
             # stages taking this operation's change back out (the stat is left
             # empty, so git and gitmem compare the file's contents).
             index.set(name, None if new_sha is None else _unstatted(new_sha))
-        bases.keep(path, stamp(index, name), base)
+        bases.keep(path, stamp(index, name), base, disk)
 
     def _sync_claimed(
         self,

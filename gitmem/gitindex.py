@@ -4,8 +4,10 @@ dulwich's ``Index`` parses and rewrites every entry in pure Python (~40 ms
 each way at 10,000 entries, measured). Versions 2 and 3 of the format store
 each entry as an independent, padded record, so we split the file into raw
 records once, keep them while the file is unchanged on disk, and splice in
-only the records we change. Version 4 (prefix-compressed paths) and required
-extensions are rare; for those we take dulwich's whole-file path.
+only the records we change. Version 4 (prefix-compressed paths) is rare; for
+it we take dulwich's whole-file path. An index with a required extension (a
+split or sparse index, or one gitmem does not know) is refused, never
+rewritten: its entries mean something only with that extension.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import os
 import struct
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ from dulwich.index import (
 from dulwich.objects import ObjectID
 
 from gitmem import safefs
+from gitmem.errors import UnsupportedError
+from gitmem.gitlock import identity
 
 _HEADER = struct.Struct(">4sLL")
 _FLAGS = struct.Struct(">H")
@@ -184,22 +188,45 @@ class WholeIndex:
 Entries = SplitIndex | WholeIndex
 
 
-def _parse(data: bytes) -> Entries:
+# Required extensions (lower-case signature) git may write, and how to go without.
+_REQUIRED = {
+    b"link": "is a split index (core.splitIndex), which gitmem cannot update without "
+    "corrupting it; turn it off: git config core.splitIndex false && "
+    "git update-index --no-split-index",
+    b"sdir": "is a sparse index (index.sparse), which gitmem cannot update without "
+    "corrupting it; turn it off: git sparse-checkout set --no-sparse-index",
+}
+
+
+def _parse(data: bytes, path: str) -> Entries:
     if not data:
         data = _HEADER.pack(b"DIRC", 2, 0)
     _, version, _ = _HEADER.unpack_from(data)
-    if version in (2, 3):
-        split = SplitIndex(data)
-        # Anything after the records but the checksum is extensions; a
-        # required one (lower-case signature) must not be dropped.
-        pos = split.end
-        while pos + 8 <= len(data) - 20:
-            signature = data[pos : pos + 4]
-            if signature[:1].islower():
-                return WholeIndex(data)
-            pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
-        return split
-    return WholeIndex(data)
+    if version not in (2, 3):
+        whole = WholeIndex(data)
+        for extension in whole.extensions:
+            _check_extension(extension.signature, path)
+        return whole
+    split = SplitIndex(data)
+    # Anything after the records but the checksum is extensions.
+    pos = split.end
+    while pos + 8 <= len(data) - 20:
+        _check_extension(data[pos : pos + 4], path)
+        pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "big")
+    return split
+
+
+def _check_extension(signature: bytes, path: str) -> None:
+    """Refuse an index whose extension ``signature`` is required (lower case):
+    optional ones only cache what the entries say, and are dropped on write."""
+    if signature[:1].islower():
+        name = signature.decode("ascii", errors="replace")
+        problem = _REQUIRED.get(
+            signature,
+            f"has a required extension gitmem does not know ({name!r}), so gitmem "
+            "cannot update it without corrupting it",
+        )
+        raise UnsupportedError(f"{path}: {problem}")
 
 
 def entry_for(path: str, sha: ObjectID) -> IndexEntry:
@@ -222,16 +249,22 @@ def read_index(path: str) -> Entries:
     """The index at ``path`` as it is now (read only: no lock taken, nothing cached)."""
     try:
         with open(path, "rb") as f:
-            return _parse(f.read())
+            data = f.read()
     except FileNotFoundError:
-        return _parse(b"")
+        data = b""
+    return _parse(data, path)
+
+
+TAKING = "taking"
 
 
 class GitIndex:
     """``.git/index``, parsed once and re-read only when someone else rewrote it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, taken: Callable[[str], None] = lambda lock: None) -> None:
         self._path = path
+        # told of each index.lock: TAKING, then its identity, then "" once it is gone
+        self._taken = taken
         self._stamp: tuple[int, int, int] | None = None
         self._parsed: Entries | None = None
         self._files: list[Path] = []  # see durable_with
@@ -252,20 +285,25 @@ class GitIndex:
         Raises dulwich's FileLocked if another process holds the lock.
         """
         self._files, self._dirs = [], set()
-        with GitFile(self._path, "wb", fsync=False) as f:
-            stamp = self._stat()
-            if self._parsed is None or stamp != self._stamp:
-                self._parsed = read_index(self._path)
-            try:
-                yield self._parsed
-            except BaseException:
-                self._parsed = None  # may be half-changed; read it again next time
-                raise
-            f.write(self._parsed.serialize())
-            f.flush()
-            # The index, and the files it is about to name, durable before it is
-            # renamed into place; then the renames.
-            safefs.fsync_all([*self._files, f.fileno()])
+        self._taken(TAKING)
+        try:
+            with GitFile(self._path, "wb", fsync=False) as f:
+                self._taken(identity(os.fstat(f.fileno())))
+                stamp = self._stat()
+                if self._parsed is None or stamp != self._stamp:
+                    self._parsed = read_index(self._path)
+                try:
+                    yield self._parsed
+                except BaseException:
+                    self._parsed = None  # may be half-changed; read it again next time
+                    raise
+                f.write(self._parsed.serialize())
+                f.flush()
+                # The index, and the files it is about to name, durable before it
+                # is renamed into place; then the renames.
+                safefs.fsync_all([*self._files, f.fileno()])
+        finally:
+            self._taken("")  # written or removed: the lock file is gone
         safefs.fsync_all([*self._dirs, os.path.dirname(self._path)])
         self._stamp = self._stat()
 
@@ -294,12 +332,13 @@ class Bases:
     the version that change started from: the branch's version of the path
     when the first such operation ran.
 
-    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base]), read and written
-    under ``index.lock``. A record holds while the path's index entry is the
-    one it was recorded with (see ``stamp``): once git checks the file out or
-    the person stages it, the copy no longer provably descends from the base.
-    A path left alone in the middle of a merge keeps its record until that
-    merge ends, since resolving it means staging it.
+    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base, file's blob id]),
+    read and written under ``index.lock``. A record holds while the path's index
+    entry is the one it was recorded with (see ``stamp``), or stages the file as
+    it was then (``git add`` of the person's copy): once git checks the file out,
+    or the person stages a later edit, the copy no longer provably descends from
+    the base. A path left alone in the middle of a merge keeps its record until
+    that merge ends, since resolving it means staging it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -320,18 +359,24 @@ class Bases:
         (``merging``: a merge, cherry-pick or revert is in progress)."""
         found = {}
         for path, record in self._load().items():
-            recorded, base = record[0], record[-1]
-            now = stamp(index, path.encode())
-            if now == recorded or (recorded == CONFLICT and merging):
+            recorded, base, disk = (*record, None)[:3]
+            name = path.encode()
+            staged = index.sha(name)
+            if (
+                stamp(index, name) == recorded
+                or (recorded == CONFLICT and merging)
+                or (disk is not None and staged is not None and staged.decode() == disk)
+            ):
                 found[path] = base
         return found
 
-    def keep(self, path: str, stamp: str, base: str | None) -> None:
-        """Record that the person's copy of ``path``, whose index entry is now
-        ``stamp``, started from ``base``."""
+    def keep(self, path: str, stamp: str, base: str | None, disk: str | None) -> None:
+        """Record that the person's copy of ``path`` started from ``base``: its
+        index entry is now ``stamp``, its file ``disk`` (staging that file as it
+        is keeps the record)."""
         records = self._load()
-        if records.get(path) != [stamp, base]:
-            records[path] = [stamp, base]
+        if records.get(path) != [stamp, base, disk]:
+            records[path] = [stamp, base, disk]
             self._dirty = True
 
     def drop(self, path: str) -> None:

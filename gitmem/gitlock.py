@@ -1,5 +1,5 @@
-"""Locks that keep writers apart: git's lock files, waited out while their holder
-lives and removed when it died, and the ``flock`` the store lock is built on."""
+"""Locks that keep writers apart: git's lock files, waited out while another
+process holds them, and the ``flock`` the store lock is built on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,35 +16,39 @@ from dulwich.file import FileLocked
 from gitmem.errors import ConflictError
 
 T = TypeVar("T")
-# A git lock file (ref, object, index) older than this, found while we hold
-# the store lock, was left by a writer that died.
-STALE_SECONDS = 5.0
 LOCK_WAIT_SECONDS = 30.0
+# A git lock file older than this is worth reporting (gitmem check): its
+# holder died, or is a git command waiting for a person. Never removed for it.
+STALE_SECONDS = 5.0
 
 
 def with_git_lock(fn: Callable[[], T]) -> T:
-    """Run ``fn``, waiting out git lock files held by live writers and
-    removing those that dead writers left behind."""
+    """Run ``fn``, waiting while another process holds a git lock file it needs.
+
+    A lock file is never removed here, however old: git holds ``index.lock``
+    for as long as the editor of a ``git commit -a`` is open. The ones a gitmem
+    writer that died left behind are removed by the next one
+    (``GitRepo._recover``), which knows them from the dead writer's record.
+    """
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
             return fn()
         except FileLocked as e:
-            lock = os.fsdecode(e.lockfilename)
-            if _age(lock) > STALE_SECONDS:
-                with suppress(FileNotFoundError):
-                    os.remove(lock)
-                continue
             if time.monotonic() > deadline:
-                raise ConflictError(f"{lock} is held by another process; try again") from None
+                lock = os.fsdecode(e.lockfilename)
+                raise ConflictError(
+                    f"{lock} is held by another process; if no git command is running, "
+                    "one that died left it: remove it"
+                ) from None
             time.sleep(0.005)
 
 
-def _age(path: str) -> float:
-    try:
-        return time.time() - os.stat(path).st_mtime
-    except FileNotFoundError:
-        return STALE_SECONDS + 1  # gone already: try again at once
+def identity(st: os.stat_result) -> str:
+    """What tells a lock file from another one at the same path while it exists
+    (its inode: writes change its times; a later file may reuse the number only
+    once this one is gone, and its taker forgets it then)."""
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 @contextmanager

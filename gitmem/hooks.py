@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitmem.data import data_dir
-from gitmem.errors import ValidationError
+from gitmem.errors import CorruptError, ValidationError
 from gitmem.merge import Merged, merge_file
 from gitmem.validate import REGULAR_FILE, check_incoming
 from gitmem.view import SETTINGS, Settings, parse_settings
@@ -127,6 +127,12 @@ def check_stash(store: Store, stash: str) -> list[str]:
 
     repo = store.repo
     commit = repo.object(ObjectID(stash.encode()), Commit)
+    try:
+        head = repo.head()
+    except CorruptError:  # HEAD names no branch: the store's branch is not being stashed
+        return []
+    if commit.parents[:1] != [head]:
+        return []  # not a stash being saved now (it is made on HEAD): one dropped
     saved = repo.snapshot(commit.id)
     bases = repo.bases()
     problems = []

@@ -26,8 +26,8 @@ from gitmem.editors import Version
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.gitcheckout import Checkout
 from gitmem.gitcommit import Change, Identity
-from gitmem.gitindex import Entries, read_index
-from gitmem.gitlock import STALE_SECONDS, flocked, with_git_lock
+from gitmem.gitindex import TAKING, Entries, read_index
+from gitmem.gitlock import STALE_SECONDS, flocked, identity, with_git_lock
 from gitmem.gitobjects import LooseObjects, is_object_id
 from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import DIR_MODE, EMPTY, FILE_MODE, RawTree
@@ -64,7 +64,9 @@ class GitRepo:
         self._git.object_store.fsync_object_files = True
         self._gitdir = Path(self._git.controldir())
         self._loose = LooseObjects(self._git.object_store)
-        self._checkout = Checkout(root, self._gitdir, self.blob)
+        self._checkout = Checkout(root, self._gitdir, self.blob, self._note_index_lock)
+        self._record: list[bytes] = []  # the store lock's record while we hold it
+        self._record_fd: int | None = None
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
         self._branch: Ref | None = None  # see use_branch
         self._mutex = threading.Lock()  # the store flock does not exclude our own threads
@@ -394,8 +396,14 @@ class GitRepo:
                 return bool(refs.add_if_new(ref, new, who, when, zone, message))
             return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
 
-        if not with_git_lock(move):
-            return False
+        # Should we die holding the ref's lock file, the next writer knows it:
+        # dulwich writes the commit into it only as it closes it.
+        self._note(b"ref=" + new)
+        try:
+            if not with_git_lock(move):
+                return False
+        finally:
+            self._note(b"ref=")
         # dulwich fsyncs the ref's lock file, then renames it over the ref; the
         # rename lasts a power cut only once the directory is fsynced (ext4
         # commits it up to 5 s later otherwise: tests/test_powercut.py).
@@ -408,38 +416,73 @@ class GitRepo:
     def _locked(self) -> Iterator[None]:
         """Hold the store lock: a thread lock for this process, ``flock`` across processes.
 
-        The lock file records the holder and the head it started from while
-        an operation runs; finding that record means the last holder died
-        mid-operation, so we clean up after it before going on.
+        The lock file records the holder, the head it started from and the git
+        lock files it takes while an operation runs; finding that record means
+        the last holder died mid-operation, so we clean up after it before going on.
         """
         with self._mutex, flocked(self._gitdir / "gitmem.lock") as fd:
-            leftover = os.pread(fd, 200, 0)
+            leftover = os.pread(fd, 400, 0).partition(b"\n")[0]
             if leftover:
                 self._recover(leftover)
             if self._checkout.was_away() and self.checks_out():
                 self._checkout.catch_up(self.snapshot())
-            head = self.head() or b""
-            os.pwrite(fd, b"%d %s\n" % (os.getpid(), head), 0)
+            self._record = [b"%d" % os.getpid(), self.head() or b""]
+            self._record_fd = fd
+            self._note()
             self._unfinished = False
             try:
                 yield
             finally:
+                self._record_fd = None
                 if not self._unfinished:
                     os.ftruncate(fd, 0)
 
+    def _note(self, field: bytes = b"") -> None:
+        """Add ``key=value`` to the store lock's record, replacing the key's value
+        (``key=``: remove it)."""
+        if self._record_fd is None:
+            return
+        key, _, value = field.partition(b"=")
+        self._record = [f for f in self._record if f.partition(b"=")[0] != key or not key]
+        if value:
+            self._record.append(field)
+        # One write, then the cut: killed in between, the record still reads
+        # whole up to its first newline.
+        data = b" ".join(self._record) + b"\n"
+        os.pwrite(self._record_fd, data, 0)
+        os.ftruncate(self._record_fd, len(data))
+
+    def _note_index_lock(self, lock: str) -> None:
+        self._note(b"index=" + lock.encode())
+
     def _recover(self, record: bytes) -> None:
-        """Finish what a writer killed mid-operation left: its git lock files,
-        and the index and files of a commit it made but did not check out."""
+        """Finish what a writer killed mid-operation left: the git lock files its
+        record names (only those: git's own, such as the ``index.lock`` of a
+        ``git commit`` waiting for its editor, stay), and the index and files of
+        a commit it made but did not check out."""
         gitdir = self._gitdir
-        for lock in (gitdir / "index.lock", gitdir / (self.branch_ref().decode() + ".lock")):
-            with suppress(FileNotFoundError):
-                lock.unlink()
-        objects = gitdir / "objects"
-        for lock in objects.glob("??/*.lock"):
+        fields = record.split()
+        taken = dict(f.partition(b"=")[::2] for f in fields[2:])
+        # Killed as it created index.lock, the writer left it empty; git writes
+        # the index into its own before it lets another command or a person wait.
+        index_lock = gitdir / "index.lock"
+        with suppress(FileNotFoundError):
+            st = index_lock.stat()
+            ours = taken.get(b"index")
+            if ours == identity(st).encode() or (ours == TAKING.encode() and not st.st_size):
+                index_lock.unlink()
+        # git writes the new commit into a ref's lock file as it takes it; one
+        # still empty, or holding the commit the writer was moving to, is its.
+        ref_lock = gitdir / (self.branch_ref().decode() + ".lock")
+        with suppress(FileNotFoundError):
+            if b"ref" in taken and ref_lock.read_bytes() in (b"", taken[b"ref"] + b"\n"):
+                ref_lock.unlink()
+        # Only dulwich writes loose objects through lock files (git uses
+        # tmp_obj_* files), and only under the store lock.
+        for lock in (gitdir / "objects").glob("??/*.lock"):
             with suppress(FileNotFoundError):
                 lock.unlink()
         self._checkout.remove_temporaries()
-        fields = record.split()
         start = fields[1] if len(fields) > 1 else None
         head = self.head()
         if start and head and start != head and self.checks_out():

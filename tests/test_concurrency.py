@@ -185,9 +185,8 @@ def test_threads_share_one_client(tmp_path: Path) -> None:
 
 @pytest.fixture
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A git lock file found by a write fails it at once instead of being waited out
-    or removed as stale: proof that recovery removed what a dead writer left."""
-    monkeypatch.setattr(gitlock, "STALE_SECONDS", 1e9)
+    """A git lock file found by a write fails it at once instead of being waited
+    out: proof that recovery removed what a dead writer left."""
     monkeypatch.setattr(gitlock, "LOCK_WAIT_SECONDS", 0.0)
 
 
@@ -251,11 +250,15 @@ def test_what_a_dead_writer_left_is_cleaned_up_at_once(
     client.agents.create(name="w", block_ids=["notes"])
     gitdir = client.path / ".git"
     head = git(client.path, "rev-parse", "HEAD").strip()
-    # A writer killed inside the store lock: its record, git's lock files half
+    # A writer killed inside the store lock: its record (naming the index lock
+    # it took and the commit it was moving the branch to), git's lock files half
     # written, a loose object and a block file it never finished.
-    (gitdir / "gitmem.lock").write_text(f"{dead_pid()} {head}\n")
     (gitdir / "index.lock").write_bytes(b"DIRC half an index")
-    (gitdir / "refs/heads/main.lock").write_bytes(b"0123")
+    st = (gitdir / "index.lock").stat()
+    moving_to = "1" * 40
+    record = f"{dead_pid()} {head} index={st.st_dev}:{st.st_ino} ref={moving_to}\n"
+    (gitdir / "gitmem.lock").write_text(record)
+    (gitdir / "refs/heads/main.lock").write_text(moving_to + "\n")
     (gitdir / "objects/ab").mkdir(exist_ok=True)
     (gitdir / "objects/ab" / ("c" * 38 + ".lock")).write_bytes(b"x\x9c")
     (gitdir / "gitmem").mkdir(exist_ok=True)
@@ -268,24 +271,78 @@ def test_what_a_dead_writer_left_is_cleaned_up_at_once(
     assert_sound(client.path)
 
 
-def test_a_lock_file_without_a_dead_writer_is_waited_for_then_removed_when_stale(
-    client: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+def test_lock_files_a_dead_writer_did_not_take_are_waited_for_and_never_removed(
+    client: gitmem.Client, no_waiting: None
 ) -> None:
+    """Only the lock files a dead writer's record names are its own: git's are
+    left alone however old they are (git may be waiting for an editor)."""
     client.blocks.create(label="notes", value="one")
-    lock = client.path / ".git/index.lock"
-    lock.write_bytes(b"")  # someone (git) is working on the index right now
-    monkeypatch.setattr(gitlock, "LOCK_WAIT_SECONDS", 0.05)
+    gitdir = client.path / ".git"
+    head = git(client.path, "rev-parse", "HEAD").strip()
+    (gitdir / "gitmem.lock").write_text(f"{dead_pid()} {head} ref={'1' * 40}\n")
+    lock = gitdir / "index.lock"
+    lock.write_bytes(b"")
+    (gitdir / "refs/heads/main.lock").write_text("2" * 40 + "\n")
+    old = lock.stat().st_mtime - 3600
+    os.utime(lock, (old, old))
+
     with pytest.raises(gitmem.ConflictError) as refused:
         client.blocks.update("notes", value="two")
-    assert str(refused.value) == f"{lock} is held by another process; try again"
-    assert lock.exists()
 
-    old = lock.stat().st_mtime - gitlock.STALE_SECONDS - 1  # ...or it died long ago
-    os.utime(lock, (old, old))
+    assert str(refused.value) == (
+        f"{lock} is held by another process; if no git command is running, "
+        "one that died left it: remove it"
+    )
+    assert lock.exists() and (gitdir / "refs/heads/main.lock").exists()
+    lock.unlink()
+    (gitdir / "refs/heads/main.lock").unlink()
     client.blocks.update("notes", value="three")
-    assert not lock.exists()
     assert client.blocks.retrieve("notes").value == "three"
     assert_sound(client.path)
+
+
+def test_a_git_commit_waiting_for_its_editor_keeps_its_index_lock(
+    client: gitmem.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.blocks.create(label="notes", value="one")
+    client.blocks.create(label="shared", value="")
+    client.agents.create(name="w", block_ids=["shared"])
+    store = client.path
+    editing, done = tmp_path / "editing", tmp_path / "done"
+    editor = tmp_path / "editor"
+    editor.write_text(
+        f"#!/bin/sh\ntouch {editing}\nwhile [ ! -e {done} ]; do sleep 0.01; done\n"
+        'echo "notes by hand" > "$1"\n'
+    )
+    editor.chmod(0o755)
+    with open(store / "blocks/notes.md", "a") as f:
+        f.write("two\n")
+    person = subprocess.Popen(
+        ["git", "commit", "-a"],
+        cwd=store,
+        env=dict(os.environ, GIT_EDITOR=str(editor)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not editing.exists() and person.poll() is None:
+        threading.Event().wait(0.01)
+    lock = store / ".git/index.lock"
+    old = lock.stat().st_mtime - 3600  # the editor has been open for an hour
+    os.utime(lock, (old, old))
+    monkeypatch.setattr(gitlock, "LOCK_WAIT_SECONDS", 0.05)
+
+    with pytest.raises(gitmem.ConflictError):
+        client.agents.memory("w").memory_insert("shared", "agent")
+
+    assert lock.exists()
+    done.touch()
+    _, err = person.communicate(timeout=60)
+    assert person.returncode == 0, err
+    client.agents.memory("w").memory_insert("shared", "agent")
+    assert git(store, "log", "-2", "--format=%s") == "memory_insert: shared\nnotes by hand\n"
+    assert client.blocks.retrieve("notes").value == "one\ntwo"
+    assert_sound(store)
 
 
 @pytest.mark.parametrize("files_written", [False, True])

@@ -326,7 +326,9 @@ def assert_both_lines_once(client: gitmem.Client) -> None:
     assert (value.count(AGENT_LINE), value.count("Person line")) == (1, 1)
 
 
-@pytest.mark.parametrize("how", ["commit -a", "add, agent, commit", "commit PATH"])
+@pytest.mark.parametrize(
+    "how", ["commit -a", "add, agent, commit", "agent, add, commit", "commit PATH"]
+)
 def test_a_copy_older_than_the_branch_is_refused_then_gitmem_commit_merges_it(
     sample: gitmem.Client, how: str
 ) -> None:
@@ -337,7 +339,9 @@ def test_a_copy_older_than_the_branch_is_refused_then_gitmem_commit_merges_it(
     if how.startswith("add"):
         git(store, "add", ORG)
     commit = agent_writes(sample)
-    args = {"commit -a": ["-a"], "add, agent, commit": [], "commit PATH": ["--", ORG]}[how]
+    if how.startswith("agent, add"):
+        git(store, "add", ORG)
+    args = {"commit -a": ["-a"], "commit PATH": ["--", ORG]}.get(how, [])
     before = git(store, "rev-parse", "HEAD")
 
     refused = run_git(store, "commit", "-m", "person", *args)
@@ -442,4 +446,18 @@ def test_a_person_may_revert_an_agents_commit(sample: gitmem.Client) -> None:
     commit = agent_writes(sample)
     git(store, "revert", "--no-edit", commit)
     assert AGENT_LINE not in sample.blocks.retrieve("organization").value
+    assert_clean(store)
+
+
+def test_a_copy_taken_again_from_the_branch_commits_with_plain_git(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    person_edits(store)
+    agent_writes(sample)
+    git(store, "checkout", "--", ORG)  # the person drops their change: the file is the branch's
+    person_edits(store)
+    git(store, "add", ORG)
+    git(store, "commit", "-q", "-m", "person")
+    assert_both_lines_once(sample)
     assert_clean(store)
