@@ -198,9 +198,17 @@ def commit_changed(
     must not commit those under git's feet).
 
     Refused while git is not at rest on the branch (HEAD detached, a rebase or
-    merge waiting for the person, ...): the files are the person's then."""
+    merge waiting for the person, ...): the files are the person's then. But a
+    person resolving a merge, cherry-pick or revert on the branch may commit the
+    files they name: that merges the agents' writes made meanwhile into their
+    resolution, as the pre-commit hook's refusal asks."""
     state = read_state(store.repo)
-    if not state.at_rest:
+    resolving = (
+        paths is not None
+        and state.head_branch == state.branch
+        and state.operation in ("merge", "cherry-pick", "revert")
+    )
+    if not state.at_rest and not resolving:
         raise GitmemError(state.refusal("cannot commit files from disk"))
     refused: dict[str, str] = {}
 

@@ -411,7 +411,7 @@ def test_resolving_a_git_merge_while_an_agent_writes_keeps_the_agents_line(
     branches(store)
     sample.agents.memory("worker").memory_replace("organization", "08:00-18:00", "09:00-17:00")
     git(store, "checkout", "-q", "other")
-    with gitmem.Client(store) as other:
+    with client_on(store, "other") as other:
         other.agents.memory("worker").memory_replace("organization", "08:00-18:00", "07:00-19:00")
     git(store, "checkout", "-q", "main")
     assert run_git(store, "merge", "-m", "merge other", "other").returncode == 1

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import gitmem
 from gitmem import gitincoming
 from gitmem.cli import main
-from tests.conftest import assert_clean, git
+from tests.conftest import PERSON, assert_clean, git
 from tests.test_sync import snapshot
 
 Entry = tuple[str, str, str]  # (mode, name, object id), as in a raw tree
@@ -214,14 +214,14 @@ def test_gitattributes_from_a_remote_may_set_only_gitmems_own(
     done = run("path", "-C", str(a.path), "pull")
 
     line = attributes.splitlines().index(problem.strip("'")) + 1
-    assert done == (
-        1,
-        "",
-        "Error: pull from origin/main refused; nothing was changed here:\n"
+    commit = git(tmp_path / "c", "rev-parse", "HEAD").strip()[:12]
+    assert done[:2] == (1, "")
+    assert done[2].splitlines()[:2] == [
+        "Error: pull from origin/main refused; nothing was changed here:",
         f".gitattributes:{line}: {problem} is not one of gitmem's own attributes "
         "(blocks/**/*.md merge=gitmem; agents/*.yaml merge=gitmem), the only ones a store "
-        "may set\n",
-    )
+        f"may set (from commit {commit} by {PERSON[0]} <{PERSON[1]}>)",
+    ]
     assert snapshot(a.path) == before
 
 
@@ -241,9 +241,10 @@ def test_gitattributes_keep_gitmems_own_with_comments_and_nothing_large(
     git(tmp_path / "c", "push", "-q")
     with pytest.raises(gitmem.ValidationError) as refused:
         a.pull()
+    commit = git(tmp_path / "c", "rev-parse", "HEAD").strip()[:12]
     assert str(refused.value).splitlines()[1] == (
         ".gitattributes:1: 6000 bytes, more than the 4096 allowed; it may only set "
-        "gitmem's own attributes"
+        f"gitmem's own attributes (from commit {commit} by {PERSON[0]} <{PERSON[1]}>)"
     )
     # A line git itself cannot read is refused with what arrived, as git fsck would.
     attributes.write_text("#" * 3000 + "\n")
