@@ -239,10 +239,15 @@ class Checkout:
         editor's buffer has it; the index gets ``new_sha`` without stat, so git
         and gitmem see the file as changed, and the file's version is kept as
         the one a save from the buffer derives from."""
-        bases.drop(path)
-        if on_disk is not None and on_disk != new_sha:
-            self._replaced.add(path, Version(on_disk, saved))
-        index.set(path.encode(), None if new_sha is None else _unstatted(new_sha))
+        name = path.encode()
+        index.set(name, None if new_sha is None else _unstatted(new_sha))
+        if on_disk is None or on_disk == new_sha:
+            bases.drop(path)
+            return
+        self._replaced.add(path, Version(on_disk, saved))
+        # The copy on disk started from that version: plain git committing it
+        # is merged or refused like any person's copy (hooks.older_than_branch).
+        bases.keep(path, stamp(index, name), on_disk)
 
     def _check_out(
         self,

@@ -423,7 +423,7 @@ def test_rapid_saves_under_the_watcher_keep_every_acknowledged_insert(
 
     deadline = time.monotonic() + WAIT
     while "(draft final)" not in (value := sample.blocks.retrieve("organization").value):
-        assert time.monotonic() < deadline, "the last save was never committed"
+        assert time.monotonic() < deadline, f"the last save was never committed: {_drain(w.err)}"
         time.sleep(0.05)
     w.stop()
 

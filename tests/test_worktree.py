@@ -493,6 +493,26 @@ def test_an_editor_lock_holds_the_block_while_its_process_lives(
     assert_clean(store)
 
 
+@needs_vim
+def test_plain_git_committing_a_block_vim_holds_is_refused_until_merged(
+    sample: gitmem.Client, tmp_path: Path
+) -> None:
+    store = sample.path
+    with Vim(store / ORG, tmp_path, "q"):
+        sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
+        before = head(store)
+
+        done = subprocess.run(["git", "commit", "-qam", "x"], cwd=store, capture_output=True)
+
+        assert done.returncode == 1
+        assert done.stderr.decode().startswith(
+            f"{ORG}: your copy started from an older version than the branch: "
+            f"{before[:7]} (memory_insert by worker) changed it since, and committing your "
+            f"copy would undo that; merge them with: gitmem commit {ORG}\n"
+        )
+        assert head(store) == before
+
+
 @pytest.mark.parametrize("save", [in_place, atomic])
 def test_a_buffer_loaded_before_an_agent_write_is_merged_from_what_it_loaded(
     sample: gitmem.Client, save: Callable[[Path, str, str], None]
