@@ -247,7 +247,7 @@ class Checkout:
         self._replaced.add(path, Version(on_disk, saved))
         # The copy on disk started from that version: plain git committing it
         # is merged or refused like any person's copy (hooks.older_than_branch).
-        bases.keep(path, stamp(index, name), on_disk)
+        bases.keep(path, stamp(index, name), on_disk, on_disk)
 
     def _check_out(
         self,
