@@ -100,6 +100,13 @@ def check_index(store: Store, index_file: Path) -> list[str]:
     """Why a commit of the index at ``index_file`` must be refused (empty: it may go on)."""
     from gitmem.gitworktree import staged_changes
 
+    if store.repo.left_behind():
+        # Committed now, the index would undo that operation's change.
+        return [
+            "an operation moved the branch but could not finish the index and files "
+            "(a full disk?); run gitmem status, which finishes them, then commit again"
+        ]
+
     changes = staged_changes(store.repo, index_file)
     modes = {p: e.mode for p, e in changes.items() if e is not None}
     files = {

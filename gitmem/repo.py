@@ -5,6 +5,7 @@ mid-operation, finish what it left."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import threading
@@ -235,6 +236,29 @@ class GitRepo:
         if sha and not is_object_id(sha):
             raise CorruptError(f".git/{ref.decode()} does not hold a commit id: {sha[:60]!r}")
         return ObjectID(sha) if sha else None
+
+    def left_behind(self) -> bool:
+        """Whether an operation moved the branch but did not finish the index and
+        files (it died, or a full disk stopped its checkout): its record is still
+        in the store lock, and no operation runs now. ``finish`` finishes them."""
+        try:
+            fd = os.open(self._gitdir / "gitmem.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # an operation is running; it finishes its own
+            fields = os.pread(fd, 200, 0).split()
+        finally:
+            os.close(fd)
+        return len(fields) > 1 and fields[1] != (self.head() or b"")
+
+    def finish(self) -> None:
+        """Finish what an operation left behind (see ``left_behind``)."""
+        with self._locked():
+            pass
 
     def checks_out(self) -> bool:
         """Whether the index and working tree follow the store's branch: HEAD names

@@ -116,6 +116,8 @@ def status(
     files on disk are then another commit's, the person's."""
     if not store.repo.checks_out():
         return []
+    if store.repo.left_behind():
+        store.repo.finish()  # else the index would show an operation's change undone
     states = _states(store, paths, staged)
     files = {s.path: _read(store, s) for s in states if not _unreadable(s)}
     problems = check_files(store.view(), files)

@@ -71,8 +71,18 @@ def test_a_disk_full_after_the_branch_moved_is_done_and_the_next_operation_check
     assert git(store, "rev-parse", "HEAD") != old
     assert git(store, "show", "HEAD:blocks/big.md").endswith("y" * 19_000 + "\n")
     assert (store / "blocks" / "big.md").read_text().endswith("x" * 19_000 + "\n")  # not yet
-    # Space comes back; the next operation finishes the checkout first.
     filler.unlink()
+    # Plain git would commit the old file back over the update: the hook says so.
+    refused = subprocess.run(
+        ["git", "commit", "-qam", "person"], cwd=store, capture_output=True, text=True
+    )
+    assert refused.returncode == 1
+    assert "an operation moved the branch but could not finish the index" in refused.stderr
+    assert git(store, "show", "HEAD:blocks/big.md").endswith("y" * 19_000 + "\n")
+    # gitmem status finishes the checkout first; so would the next operation.
+    assert _gitmem(store, "status").returncode == 0
+    assert (store / "blocks" / "big.md").read_text().endswith("y" * 19_000 + "\n")
+    assert_clean(store)
     done = _gitmem(store, "blocks", "create", "--label", "small", "--value", "s")
     assert done.returncode == 0, done.stderr
     assert (store / "blocks" / "big.md").read_text().endswith("y" * 19_000 + "\n")
