@@ -19,6 +19,9 @@ from gitmem.repo import GitRepo
 from gitmem.validate import block_id_of
 
 MERGED_BY_PULL = "pull"  # a merge gitmem made by replaying: its effect is its parents' ops
+# How far back a person's copy's version is looked for, under the store lock:
+# about 1 ms a commit; a copy older than that is merged three-way instead.
+EDIT_WALK = 200
 
 
 @dataclass
@@ -98,7 +101,7 @@ def edit_ops(
     data: bytes,
     default_limit: int,
     who: str,
-    max_commits: int = 1000,
+    max_commits: int = EDIT_WALK,
 ) -> tuple[list[Op], list[Op]] | None:
     """Both sides of merging a person's saved block file ``data``, derived from
     version ``base``, with the branch at ``head``: the person's edit as one
