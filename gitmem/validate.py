@@ -34,7 +34,6 @@ GITATTRIBUTES = ".gitattributes"
 OWN_ATTRIBUTES = ("blocks/**/*.md merge=gitmem", "agents/*.yaml merge=gitmem")
 MAX_ATTRIBUTES_BYTES = 4096  # gitmem's own take 55; room for comments
 GITIGNORE = ".gitignore"  # written by init; any content is harmless
-STORE_FILES = (SETTINGS, GITATTRIBUTES)
 Files = Mapping[str, bytes | None]
 NOT_STORE_FILE = (
     "not a block or an agent manifest "
