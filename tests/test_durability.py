@@ -148,24 +148,46 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
-def _nest(top: Path, depth: int) -> None:
-    """``depth`` directories, each in the one before, under ``top``."""
-    fd = os.open(top, os.O_RDONLY)
-    try:
-        for _ in range(depth):
-            os.mkdir("d", dir_fd=fd)
-            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+@pytest.fixture
+def nest() -> Iterator[Callable[[Path, int], None]]:
+    """Make ``depth`` directories ``d``, each in the one before, under a directory;
+    removed again level by level afterwards (pytest's recursive clean-up of old
+    tmp_path directories would hit Python's recursion limit on them). Depth 0
+    makes nothing: levels moved under that directory are removed afterwards."""
+    made: list[Path] = []
+
+    def make(top: Path, depth: int) -> None:
+        made.append(top)
+        if not depth:
+            return
+        fd = os.open(top, os.O_RDONLY)
+        try:
+            for _ in range(depth):
+                os.mkdir("d", dir_fd=fd)
+                inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+            with open(os.open("x.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+                f.write("---\nlabel: deep\n---\nx\n")
+        finally:
             os.close(fd)
-            fd = inner
-        with open(os.open("x.md", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
-            f.write("---\nlabel: deep\n---\nx\n")
-    finally:
-        os.close(fd)
+
+    yield make
+    for top in made:
+        level, n = top / "d", 0
+        while level.is_dir():  # cut off the next level, then remove this shallow one
+            below = top / f"level-{n}"
+            if (level / "d").is_dir():
+                os.rename(level / "d", below)
+            shutil.rmtree(level)
+            level, n = below, n + 1
 
 
-def test_status_and_commit_walk_any_depth(client: gitmem.Client) -> None:
+def test_status_and_commit_walk_any_depth(
+    client: gitmem.Client, nest: Callable[[Path, int], None]
+) -> None:
     (client.path / "blocks").mkdir()
-    _nest(client.path / "blocks", 1_200)
+    nest(client.path / "blocks", 1_200)
     (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
 
     done = _gitmem(client.path, "status")
@@ -176,12 +198,12 @@ def test_status_and_commit_walk_any_depth(client: gitmem.Client) -> None:
 
 
 def test_a_watcher_whose_file_watch_dies_stops_with_an_error(
-    client: gitmem.Client, tmp_path: Path
+    client: gitmem.Client, tmp_path: Path, nest: Callable[[Path, int], None]
 ) -> None:
     (client.path / "blocks").mkdir()
     outside = tmp_path / "deep"
     outside.mkdir()
-    _nest(outside, 1_200)
+    nest(outside, 1_200)
     watch = subprocess.Popen(
         [sys.executable, "-m", "gitmem", "-C", str(client.path), "watch"],
         stderr=subprocess.PIPE,
@@ -191,6 +213,7 @@ def test_a_watcher_whose_file_watch_dies_stops_with_an_error(
         assert watch.stderr is not None
         assert watch.stderr.readline().startswith("watching ")
         os.rename(outside / "d", client.path / "blocks" / "d")
+        nest(client.path / "blocks", 0)  # where the levels are now, to remove them
         (client.path / "blocks" / "good.md").write_text("---\nlabel: good\n---\nsaved\n")
         # Deaf is the one thing it may not be: it commits the save, or stops.
         _wait_for(
@@ -212,9 +235,11 @@ def test_a_watcher_whose_file_watch_dies_stops_with_an_error(
             watch.stderr.close()
 
 
-def test_a_watcher_that_cannot_watch_the_tree_says_so(client: gitmem.Client) -> None:
+def test_a_watcher_that_cannot_watch_the_tree_says_so(
+    client: gitmem.Client, nest: Callable[[Path, int], None]
+) -> None:
     (client.path / "blocks").mkdir()
-    _nest(client.path / "blocks", 1_200)
+    nest(client.path / "blocks", 1_200)
     done = subprocess.run(
         [sys.executable, "-m", "gitmem", "-C", str(client.path), "watch"],
         capture_output=True,
