@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gitmem import gitcheck
-from gitmem.check import check_store
-from gitmem.repo import GitRepo
-from gitmem.store import Store
+from gitmem.git import fsck as gitcheck
+from gitmem.git.repo import GitRepo
+from gitmem.ops.check import check_store
+from gitmem.ops.store import Store
 
 RUNS = 5
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from ops import BLOCK, FILLER, make_store, median_ms  # bench/ops.py, next to this script
 
 import gitmem
-from gitmem.store import Store
-from gitmem.worktree import commit_changed, status
+from gitmem.ops.store import Store
+from gitmem.ops.worktree import commit_changed, status
 
 
 def git(root: Path, *args: str) -> str:

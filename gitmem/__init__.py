@@ -15,17 +15,17 @@ from gitmem.errors import (
 )
 
 if TYPE_CHECKING:
-    from gitmem.block import Block
     from gitmem.client import Client
-    from gitmem.manifest import Agent
-    from gitmem.tools import Memory
+    from gitmem.model.block import Block
+    from gitmem.model.manifest import Agent
+    from gitmem.ops.memory import Memory
 
 # Loaded on first use: importing dulwich is most of a short command's start-up.
 _LAZY = {
-    "Agent": "gitmem.manifest",
-    "Block": "gitmem.block",
+    "Agent": "gitmem.model.manifest",
+    "Block": "gitmem.model.block",
     "Client": "gitmem.client",
-    "Memory": "gitmem.tools",
+    "Memory": "gitmem.ops.memory",
 }
 
 

@@ -8,21 +8,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gitmem.block import Block
-from gitmem.data import data_dir, store_files
-from gitmem.gitcommit import LogEntry
-from gitmem.history import BlameLine, BlockDiff, BlockRevision, History
-from gitmem.manifest import Agent
-from gitmem.store import UNSET, Store
-from gitmem.tools import Memory
+from gitmem.git.commit import LogEntry
+from gitmem.model.block import Block
+from gitmem.model.manifest import Agent
+from gitmem.ops.data import data_dir, store_files
+from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History
+from gitmem.ops.memory import Memory
+from gitmem.ops.store import UNSET, Store
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
-    from gitmem.gitremote import Progress
-    from gitmem.gitstate import GitState
-    from gitmem.merge import Strategy
-    from gitmem.sync import Pulled, Pushed, Synced
-    from gitmem.watch import Watcher
-    from gitmem.worktree import FileStatus, Outcome
+    from gitmem.git.remote import Progress
+    from gitmem.git.state import GitState
+    from gitmem.model.merge import Strategy
+    from gitmem.ops.sync import Pulled, Pushed, Synced
+    from gitmem.ops.watch import Watcher
+    from gitmem.ops.worktree import FileStatus, Outcome
 
 BlockList = list[Block]
 AgentList = list[Agent]
@@ -50,7 +50,7 @@ class Client:
         files = store_files(data_dir("sample_repo")) if sample else {}
         client = cls.__new__(cls)
         client._attach(Store.init(path, files))
-        from gitmem import hooks
+        from gitmem.ops import hooks
 
         hooks.install(client._store.repo)
         return client
@@ -58,7 +58,7 @@ class Client:
     @classmethod
     def clone(cls, url: str, path: str | Path, *, progress: Progress | None = None) -> Client:
         """Copy the store at ``url`` (path, file://, ssh://, https://) into ``path``."""
-        from gitmem import sync
+        from gitmem.ops import sync
 
         client = cls.__new__(cls)
         client._attach(sync.clone(url, path, progress=progress))
@@ -77,13 +77,13 @@ class Client:
     ) -> Pulled:
         """Fetch ``remote`` (default: upstream, else origin) and merge it in;
         a conflict raises ConflictError and changes nothing."""
-        from gitmem import sync
+        from gitmem.ops import sync
 
         return sync.pull(self._store, remote, strategy=strategy, progress=progress)
 
     def push(self, remote: str | None = None, *, progress: Progress | None = None) -> Pushed:
         """Push the branch; ConflictError if the remote has commits not merged here."""
-        from gitmem import sync
+        from gitmem.ops import sync
 
         return sync.push(self._store, remote, progress=progress)
 
@@ -95,19 +95,19 @@ class Client:
         progress: Progress | None = None,
     ) -> Synced:
         """Pull, then push; pull and push again while the remote moves meanwhile."""
-        from gitmem import sync
+        from gitmem.ops import sync
 
         return sync.sync(self._store, remote, strategy=strategy, progress=progress)
 
     def remotes(self) -> dict[str, str]:
         """The configured remotes: name -> URL."""
-        from gitmem import gitremote
+        from gitmem.git import remote as gitremote
 
         return gitremote.remotes(self._store.repo)
 
     def add_remote(self, name: str, url: str) -> None:
         """Configure a git remote (what ``git remote add NAME URL`` does)."""
-        from gitmem import gitremote
+        from gitmem.git import remote as gitremote
 
         gitremote.add_remote(self._store.repo, name, url)
 
@@ -129,13 +129,13 @@ class Client:
 
     def status(self, paths: Iterable[str] | None = None) -> list[FileStatus]:
         """Blocks and manifests changed on disk, each with its problem (None: valid)."""
-        from gitmem import worktree
+        from gitmem.ops import worktree
 
         return worktree.status(self._store, paths)
 
     def git_state(self) -> GitState:
         """Where HEAD is and what git is in the middle of (a rebase, merge, ...)."""
-        from gitmem.gitstate import read_state
+        from gitmem.git.state import read_state
 
         return read_state(self._store.repo)
 
@@ -148,13 +148,13 @@ class Client:
     ) -> Outcome:
         """Commit files changed on disk (all, or ``paths``) as the person, merged
         with the branch; invalid and conflicting files are reported, not committed."""
-        from gitmem import worktree
+        from gitmem.ops import worktree
 
         return worktree.commit_changed(self._store, paths, message=message, strategy=strategy)
 
     def edit(self, block_id: str, run_editor: Callable[[Path], int]) -> Outcome:
         """Edit a block with ``run_editor(file) -> exit status`` and commit the save."""
-        from gitmem import worktree
+        from gitmem.ops import worktree
 
         return worktree.edit(self._store, block_id, run_editor)
 
@@ -180,7 +180,7 @@ class Client:
         all) as commits land, or ``.start(callback)``; ``.close()`` (or ``with``)
         stops. Files saved on disk are committed meanwhile (``commit=False``: only
         reported to ``report``). ``cursor`` names a saved position to resume from."""
-        from gitmem.watch import Watcher
+        from gitmem.ops.watch import Watcher
 
         agents = [agent_id] if isinstance(agent_id, str) else agent_id
         return Watcher(self.path, agents=agents, cursor=cursor, commit=commit, report=report)

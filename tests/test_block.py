@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitmem.block import Block, check, dump, parse
 from gitmem.errors import LimitExceededError, ValidationError
+from gitmem.model.block import Block, check, dump, parse
 
 PATH = "blocks/x.md"
 

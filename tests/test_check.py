@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-from gitmem.check import StoreFile, check_files, check_store
 from gitmem.cli import main
+from gitmem.ops.check import StoreFile, check_files, check_store
 from tests.conftest import git
 
 BLOCK = "---\nlabel: {label}\n---\n{value}\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import gitmem
-from gitmem import gitlock
+from gitmem.git import lock as gitlock
 from tests.conftest import assert_clean, git
 
 WRITER = Path(__file__).with_name("writer.py")

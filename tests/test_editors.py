@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmem.editors import KEEP, Replaced, Version, locked_file
+from gitmem.git.editors import KEEP, Replaced, Version, locked_file
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitmem import block as blockfmt
-from gitmem import manifest as manifestfmt
-from gitmem.block import Block
 from gitmem.errors import GitmemError, ValidationError
-from gitmem.manifest import Agent
-from gitmem.yamlmap import dump_mapping, load_mapping
+from gitmem.model import block as blockfmt
+from gitmem.model import manifest as manifestfmt
+from gitmem.model.block import Block
+from gitmem.model.manifest import Agent
+from gitmem.model.yamlmap import dump_mapping, load_mapping
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ROUND_TRIP = settings(max_examples=500, deadline=None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import gitmem
-from gitmem.githistory import INDEX_HEADER, GitHistory
-from gitmem.repo import GitRepo
+from gitmem.git.log import INDEX_HEADER, GitHistory
+from gitmem.git.repo import GitRepo
 from tests.conftest import git
 
 

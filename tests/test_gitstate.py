@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-import gitmem.gitcheckout
+import gitmem.git.checkout
 from gitmem.cli import main
 from tests.conftest import assert_clean, git
 
@@ -112,7 +112,7 @@ def test_a_checkout_of_the_branch_that_read_it_before_an_agent_wrote_is_caught_u
 def test_only_the_last_moves_are_kept_for_the_catch_up(
     sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gitmem.gitcheckout, "AWAY_KEPT", 2)
+    monkeypatch.setattr(gitmem.git.checkout, "AWAY_KEPT", 2)
     store = sample.path
     git(store, "checkout", "-q", "--detach")
     memory = sample.agents.memory("worker")

@@ -6,7 +6,7 @@ from dulwich.objects import Tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitmem.gittree import raw_entries, raw_tree_diff
+from gitmem.git.tree import raw_entries, raw_tree_diff
 
 MODES = [0o100644, 0o100755, 0o040000, 0o120000]
 # Names that look like parts of records ("100644 x", digits, spaces) and shas with NUL

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import gitmem
-from gitmem.gitworktree import _tree_ids, file_states, index_vs_head
-from gitmem.repo import GitRepo
+from gitmem.git.repo import GitRepo
+from gitmem.git.worktree import _tree_ids, file_states, index_vs_head
 from tests.conftest import git
 
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-from gitmem.block import MAX_FILE_BYTES
 from gitmem.cli import main
-from gitmem.store import Store
+from gitmem.model.block import MAX_FILE_BYTES
+from gitmem.ops.store import Store
 from tests.conftest import assert_clean, git
 
 BAD_IDS = [

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitmem.errors import ValidationError
-from gitmem.manifest import Agent, dump, parse
+from gitmem.model.manifest import Agent, dump, parse
 
 PATH = "agents/worker.yaml"
 block_ids = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}(/[a-z0-9][a-z0-9._-]{0,10})?", fullmatch=True)

@@ -26,10 +26,10 @@ from mcp.client.stdio import stdio_client
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
 
 import gitmem
-from gitmem import mcptools
 from gitmem.cli import main
 from gitmem.cli.mcp import INSTALL
-from gitmem.tools import EDITED, READ_ONLY
+from gitmem.mcp import tools as mcptools
+from gitmem.ops.memory import EDITED, READ_ONLY
 from tests.conftest import assert_clean, git
 
 WAIT = 30.0  # seconds; only a broken server waits this long
@@ -397,6 +397,6 @@ def test_without_the_sdk_one_line_says_what_to_install(
     sample: gitmem.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # import mcp fails, as if not installed
-    monkeypatch.delitem(sys.modules, "gitmem.mcp_server", raising=False)
+    monkeypatch.delitem(sys.modules, "gitmem.mcp.server", raising=False)
     result = CliRunner().invoke(main, ["-C", str(sample.path), "mcp", "--agent", "worker"])
     assert (result.exit_code, result.stderr) == (1, f"Error: {INSTALL}\n")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gitmem.block import Block, dump
-from gitmem.manifest import Agent
-from gitmem.manifest import dump as dump_agent
-from gitmem.merge import Hunk, merge_file, merge_lines
+from gitmem.model.block import Block, dump
+from gitmem.model.manifest import Agent
+from gitmem.model.manifest import dump as dump_agent
+from gitmem.model.merge import Hunk, merge_file, merge_lines
 
 PATH = "blocks/notes.md"
 

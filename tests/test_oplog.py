@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gitmem
-from gitmem.oplog import edit_ops, side_ops
-from gitmem.store import Store
+from gitmem.ops.oplog import edit_ops, side_ops
+from gitmem.ops.store import Store
 from tests.conftest import assert_clean, git
 
 ORG = "blocks/organization.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitmem.replay import Op, Replayed, apply, classify, merge_values
+from gitmem.model.replay import Op, Replayed, apply, classify, merge_values
 
 A = "worker"
 

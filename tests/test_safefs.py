@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmem import safefs
+from gitmem.git import safefs
 
 
 @pytest.mark.parametrize(

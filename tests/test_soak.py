@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import gitmem
-from gitmem.check import check_store
+from gitmem.ops.check import check_store
 from tests.conftest import assert_clean, git
 
 AGENT = Path(__file__).with_name("deployment_agent.py")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import gitmem
-from gitmem.check import check_store
 from gitmem.errors import NotFoundError, ValidationError
+from gitmem.ops.check import check_store
 from tests.conftest import assert_clean, git
 
 

@@ -22,7 +22,7 @@ from dulwich.web import WSGIRequestHandlerLogger, WSGIServerLogger, make_server,
 
 import gitmem
 from gitmem.cli import main
-from gitmem.sync import Pulled, Pushed, Synced
+from gitmem.ops.sync import Pulled, Pushed, Synced
 from tests.conftest import assert_clean, git
 
 ORG = "blocks/organization.md"

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 import gitmem
-from gitmem import gitincoming
 from gitmem.cli import main
+from gitmem.git import incoming as gitincoming
 from tests.conftest import PERSON, assert_clean, git
 from tests.test_sync import snapshot
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 import gitmem
-from gitmem.check import check_store
 from gitmem.cli import main
+from gitmem.ops.check import check_store
 from tests.conftest import assert_clean, git
 
 # One deployment's loop: create a block of its own, then sync; print how each

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import gitmem
-from gitmem.events import Event, value_diff
+from gitmem.ops.events import Event, value_diff
 from tests.conftest import PERSON, assert_clean, git
 from tests.vim import Vim, needs_vim
 

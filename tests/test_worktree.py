@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-import gitmem.gitcheckout
+import gitmem.git.checkout
 from gitmem.cli import main
-from gitmem.store import Store
-from gitmem.worktree import commit_changed, status
+from gitmem.ops.store import Store
+from gitmem.ops.worktree import commit_changed, status
 from tests.conftest import PERSON, assert_clean, git
 from tests.vim import Vim, needs_vim
 
@@ -237,7 +237,7 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
     # before the index entry's stat is taken.
     path = sample.path / ORG
     atomic(path, "08:00-18:00", "09:00-17:00")
-    stat = gitmem.gitcheckout.entry_for
+    stat = gitmem.git.checkout.entry_for
     saved = []
 
     def save_again_first(name: str, sha: Any) -> Any:
@@ -250,7 +250,7 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
             os.utime(path, (past, past))
         return stat(name, sha)
 
-    monkeypatch.setattr(gitmem.gitcheckout, "entry_for", save_again_first)
+    monkeypatch.setattr(gitmem.git.checkout, "entry_for", save_again_first)
     assert sample.commit().committed == (ORG,)
 
     assert saved == [str(path)]
@@ -548,14 +548,14 @@ def test_a_save_landing_while_the_one_before_is_committed_is_merged_from_that_on
     buffer = path.read_text()
     sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
     path.write_text(buffer.replace("08:00-18:00", "09:00-17:00"))
-    claim = gitmem.gitcheckout.Checkout._sync_claimed
+    claim = gitmem.git.checkout.Checkout._sync_claimed
 
     def save_again_first(self: Any, *args: Any) -> None:
         if "10:00" not in path.read_text():
             path.write_text(buffer.replace("08:00-18:00", "10:00-16:00"))
         claim(self, *args)
 
-    monkeypatch.setattr(gitmem.gitcheckout.Checkout, "_sync_claimed", save_again_first)
+    monkeypatch.setattr(gitmem.git.checkout.Checkout, "_sync_claimed", save_again_first)
     assert sample.commit().committed == (ORG,)
     assert "09:00-17:00" in sample.blocks.retrieve("organization").value
     monkeypatch.undo()

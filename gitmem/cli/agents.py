@@ -87,7 +87,7 @@ def agents_show(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     Example:
       gitmem agents show worker
     """
-    from gitmem.manifest import dump
+    from gitmem.model.manifest import dump
 
     agent = client_of(ctx).agents.retrieve(agent_id)
     output(agent, as_json, lambda a: dump(a).decode())

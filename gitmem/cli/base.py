@@ -146,7 +146,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A version is a blob id; anything else is a typo (exit 2), not a conflict (exit 3)."""
-    from gitmem.gitobjects import is_object_id
+    from gitmem.git.objects import is_object_id
 
     if value is None:
         return None
@@ -176,8 +176,8 @@ def read_value(value: str | None, value_file: Path | None) -> str | None:
 
 def read_text(source: Path | None) -> str:
     """UTF-8 text from a file or (``None``) stdin, read no further than any block can hold."""
-    from gitmem.block import MAX_FILE_BYTES, decode
     from gitmem.errors import ValidationError
+    from gitmem.model.block import MAX_FILE_BYTES, decode
 
     if source is None:
         name, data = "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)

@@ -87,7 +87,7 @@ def blocks_show(ctx: click.Context, block_id: str, at: str | None, as_json: bool
       gitmem blocks show organization
       gitmem blocks show organization --at "2 hours ago"
     """
-    from gitmem.block import dump
+    from gitmem.model.block import dump
 
     block = client_of(ctx).blocks.retrieve(block_id, at=at)
     output(block, as_json, lambda b: dump(b).decode())
@@ -126,7 +126,7 @@ def blocks_update(
     Example:
       gitmem blocks update organization --value-file org.txt --if-version 3f2a...
     """
-    from gitmem.store import UNSET
+    from gitmem.ops.store import UNSET
 
     given = {
         "value": read_value(value, value_file),

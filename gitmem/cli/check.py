@@ -24,9 +24,9 @@ def check(ctx: click.Context, as_json: bool) -> None:
     Example:
       gitmem check --json
     """
-    from gitmem.check import check_store
     from gitmem.errors import ValidationError
-    from gitmem.repo import find_root
+    from gitmem.git.repo import find_root
+    from gitmem.ops.check import check_store
 
     report = check_store(find_root(ctx.obj["path"]))
     if as_json:

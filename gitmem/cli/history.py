@@ -123,7 +123,7 @@ def log(
     Example:
       gitmem log --agent worker --op memory_insert --since "1 day ago"
     """
-    from gitmem.history import who
+    from gitmem.ops.history import who
 
     found = client_of(ctx).history(limit, agent=agent, block=block, op=op, since=since)
     output(

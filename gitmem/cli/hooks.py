@@ -13,7 +13,7 @@ from gitmem.cli.base import main
 from gitmem.errors import ConflictError, ValidationError
 
 if TYPE_CHECKING:
-    from gitmem.store import Store
+    from gitmem.ops.store import Store
 
 
 @main.group()
@@ -31,8 +31,8 @@ def hooks_install(ctx: click.Context) -> None:
     Example:
       gitmem hooks install
     """
-    from gitmem import hooks as githooks
-    from gitmem.store import Store
+    from gitmem.ops import hooks as githooks
+    from gitmem.ops.store import Store
 
     store = Store.open(ctx.obj["path"])
     try:
@@ -55,8 +55,8 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     Example:
       gitmem hook pre-commit
     """
-    from gitmem import hooks as githooks
-    from gitmem.store import Store
+    from gitmem.ops import hooks as githooks
+    from gitmem.ops.store import Store
 
     if name not in githooks.HOOKS:
         raise ValidationError(f"gitmem has no {name!r} hook (it has {', '.join(githooks.HOOKS)})")
@@ -83,7 +83,7 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
 def _reference_transaction(store: Store, args: tuple[str, ...]) -> list[str]:
     """The updates git is about to make (stdin: "<old> <new> <ref>" lines) checked
     in the prepared state: a stash being saved must not hold an older copy."""
-    from gitmem import hooks as githooks
+    from gitmem.ops import hooks as githooks
 
     if args[:1] != ("prepared",):
         return []
@@ -109,7 +109,7 @@ def merge_driver(ctx: click.Context, base: Path, ours: Path, theirs: Path, path:
     Example:
       git config merge.gitmem.driver "gitmem merge-driver %O %A %B %P"
     """
-    from gitmem.hooks import merge_files
+    from gitmem.ops.hooks import merge_files
 
     merged = merge_files(base, ours, theirs, path, Path(ctx.obj["path"]))
     if merged.conflicts:

@@ -44,6 +44,6 @@ def mcp(ctx: click.Context, agent_id: str, path: Path | None) -> None:
         if e.name != "mcp":
             raise
         raise click.ClickException(INSTALL) from None
-    from gitmem import mcp_server
+    from gitmem.mcp import server as mcp_server
 
     mcp_server.serve(client, agent_id)

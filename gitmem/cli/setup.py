@@ -42,6 +42,6 @@ def demo(keep: Path | None) -> None:
     Example:
       gitmem demo --keep /tmp/demo-store
     """
-    from gitmem.demo import run
+    from gitmem.cli.demo import run
 
     run(click.echo, keep)

@@ -50,7 +50,7 @@ def _conflicts_reported(as_json: bool) -> Iterator[None]:
     """With --json, a conflict is JSON on stdout too: the error's first line
     and each conflicting hunk (path, where, base, ours, theirs); exit 3."""
     from gitmem.errors import ConflictError
-    from gitmem.sync import MergeConflict
+    from gitmem.ops.sync import MergeConflict
 
     try:
         yield

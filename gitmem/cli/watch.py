@@ -16,7 +16,7 @@ import click
 from gitmem.cli.base import client_of, main
 
 if TYPE_CHECKING:
-    from gitmem.events import Event
+    from gitmem.ops.events import Event
 
 
 def _say(message: str) -> None:

@@ -1,0 +1,70 @@
+"""Walking the commits between two heads of the branch, for the watcher: which
+commits came in, oldest first, and which files each one changed."""
+
+from __future__ import annotations
+
+from dulwich.graph import can_fast_forward
+from dulwich.objects import Commit, ObjectID
+
+from gitmem.git.commit import CommitId, LogEntry
+from gitmem.git.repo import GitRepo
+from gitmem.git.snapshot import changed_paths
+from gitmem.git.tree import EMPTY, Entry, RawTree
+
+FileChange = tuple[str | None, str | None]  # blob ids before and after (None: no file)
+
+
+def entry(repo: GitRepo, commit: CommitId) -> LogEntry | None:
+    """The commit as history shows it; None if the repository does not have it."""
+    try:
+        obj = repo.git.object_store[commit]
+    except KeyError:
+        return None
+    return LogEntry.from_commit(obj) if isinstance(obj, Commit) else None
+
+
+def first_parents(repo: GitRepo, old: CommitId, new: CommitId) -> list[LogEntry] | None:
+    """The commits after ``old`` up to ``new`` along first parents, oldest first;
+    None if ``old`` is not on that chain (a merge brought it in, or history was
+    rewritten). The first parent is the branch's own line, as ``git log
+    --first-parent`` shows it: a merge counts as one commit."""
+    chain = []
+    sha: CommitId | None = new
+    while sha is not None and sha != old:
+        found = entry(repo, sha)
+        if found is None:
+            return None
+        chain.append(found)
+        sha = ObjectID(found.parents[0].encode()) if found.parents else None
+    if sha is None:
+        return None
+    chain.reverse()
+    return chain
+
+
+def is_ancestor(repo: GitRepo, old: CommitId, new: CommitId) -> bool:
+    """Whether ``old`` is in the history of ``new`` (the branch moved forward)."""
+    try:
+        return bool(can_fast_forward(repo.git, old, new))
+    except KeyError:  # ``old`` is gone: history was rewritten and collected
+        return False
+
+
+def changed_files(
+    repo: GitRepo, old: CommitId, new: CommitId, dirs: tuple[str, ...]
+) -> dict[str, FileChange]:
+    """Every file under ``dirs`` that differs between two commits, with its blob
+    ids; only the trees that differ are read."""
+    before, after = repo.snapshot(old), repo.snapshot(new)
+    changes: dict[str, FileChange] = {}
+    for top in dirs:
+        a, b = before.tree.get(top.encode()), after.tree.get(top.encode())
+        if a == b:
+            continue
+        for path in changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
+            changes[path] = (before.blob_id(path), after.blob_id(path))
+    return changes
+
+
+def _tree(repo: GitRepo, entry: Entry | None) -> RawTree:
+    return repo.tree(entry.sha) if entry is not None and entry.is_dir else EMPTY

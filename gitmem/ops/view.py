@@ -1,0 +1,345 @@
+"""Reading a store at one commit: its settings, blocks and agents (parsed files cached)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Container, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gitmem.errors import BadFileError, GitmemError, NotFoundError, ValidationError
+from gitmem.model import block as blockfmt
+from gitmem.model import manifest as manifestfmt
+from gitmem.model.block import Block, block_path
+from gitmem.model.ids import check_agent_id, check_block_id
+from gitmem.model.manifest import Agent, agent_path
+from gitmem.model.yamlmap import dump_mapping, load_mapping
+
+if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
+    from gitmem.git.repo import GitRepo
+    from gitmem.git.snapshot import Snapshot
+
+T = TypeVar("T")
+SETTINGS = "gitmem.yaml"
+FORMAT = 1
+_BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+# How far back the commit that made a manifest bad is looked for: the walk
+# runs once per bad file a process finds, and a bad file is usually a recent
+# one (each step reads about four Git objects).
+ORIGIN_WALK = 300
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``gitmem.yaml``. ``branch``: the store's branch, which agents read and write
+    whatever HEAD says (None in stores made before it was recorded)."""
+
+    format: int = FORMAT
+    default_limit: int = blockfmt.DEFAULT_LIMIT
+    branch: str | None = None
+
+    def dump(self) -> bytes:
+        values: dict[str, object] = {"format": self.format, "default_limit": self.default_limit}
+        if self.branch is not None:
+            values["branch"] = self.branch
+        return dump_mapping(values, what=SETTINGS).encode()
+
+
+def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
+    """``gitmem.yaml`` read and checked; ``branch``: the store's, which a change
+    may not move (agents would go on writing to another branch)."""
+    text = blockfmt.decode(data, SETTINGS)
+    blockfmt.check_markers(text, SETTINGS)
+    fm = load_mapping(
+        text,
+        path=SETTINGS,
+        first_line=1,
+        allowed=("format", "default_limit", "branch"),
+    )
+    settings = Settings(**fm.values)
+    for key, value in fm.values.items():
+        problem = _setting_problem(key, value)
+        if problem:
+            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {problem}")
+    if branch is not None and settings.branch != branch:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('branch')}: the store's branch is {branch} and stays so "
+            f"(agents write there); keep 'branch: {branch}'"
+        )
+    if settings.format > FORMAT:
+        raise ValidationError(
+            f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
+            f"this gitmem understands ({FORMAT}); upgrade gitmem"
+        )
+    return settings
+
+
+def pin_branch(repo: GitRepo) -> None:
+    """Make ``repo`` read and write the store's branch from now on, whatever HEAD
+    says later: the one ``gitmem.yaml`` records (as of HEAD's commit: every
+    branch and detached commit of the store has it), else the one HEAD names,
+    else main. A repository without a commit (new, or being cloned) follows HEAD."""
+    commit = repo.head_commit()
+    if commit is None:
+        return
+    recorded = None
+    with suppress(GitmemError):  # a bad file or object is reported where the store is read
+        sha = repo.snapshot(commit).blob_id(SETTINGS)
+        recorded = None if sha is None else parse_settings(repo.blob(sha)).branch
+    repo.use_branch(recorded or repo.branch)
+    if repo.head() is None:  # agents would start a new history there
+        raise NotFoundError(
+            f"{SETTINGS} names the store's branch {recorded}, and this repository has no "
+            f"such branch; make it: git branch {recorded} <commit>"
+        )
+
+
+def _setting_problem(key: str, value: object) -> str | None:
+    if key == "branch":
+        if isinstance(value, str) and _is_branch_name(value):
+            return None
+        return f"'branch' must be a Git branch name such as main, not {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return f"{key!r} must be a positive number"
+    if key == "default_limit" and value > blockfmt.MAX_LIMIT:
+        # A block's limit has this bound: a default above it would refuse every new block.
+        return f"'default_limit' is {value}, over the maximum of {blockfmt.MAX_LIMIT} characters"
+    return None
+
+
+def _is_branch_name(name: str) -> bool:
+    """A name git takes for a branch (``git check-ref-format``), in plain characters."""
+    return bool(
+        _BRANCH_CHARS.fullmatch(name)
+        and not name.startswith("-")
+        and ".." not in name
+        and all(
+            p and not p.startswith(".") and not p.endswith((".", ".lock")) for p in name.split("/")
+        )
+    )
+
+
+class ParseCache:
+    """Parsed blocks and manifests by blob id: a blob never changes, so neither does its parse."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: dict[tuple[Any, ...], Any] = {}
+        self._size = size
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        # One lookup, and the value kept in hand: a Client is shared between
+        # threads, and another one may clear the cache between two lookups.
+        value: T | None = self._items.get(key)
+        if value is None:
+            value = make()
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[key] = value
+        return value
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A committed file that does not parse: what is wrong, where, and who made it so."""
+
+    message: str
+
+
+class View:
+    """Blocks and agents as of one commit.
+
+    A committed block or manifest that is not valid (plain git commits without
+    the hook: ``git revert``, ``--no-verify``) is one bad file, not a broken
+    store: listing skips it and records why in ``problems`` (path -> message,
+    naming the commit and author that made it so), and asking for it raises
+    BadFileError with that message. ``seen`` collects the same for a caller
+    that reads many views (the CLI warns once per command).
+    """
+
+    def __init__(
+        self, snap: Snapshot, cache: ParseCache, seen: dict[str, str] | None = None
+    ) -> None:
+        self.snap = snap
+        self._cache = cache
+        self._seen = seen
+        self.problems: dict[str, str] = {}
+        sha = snap.blob_id(SETTINGS)
+        self.settings = (
+            cache.get(("settings", sha), lambda: parse_settings(snap.repo.blob(sha)))
+            if sha is not None
+            else Settings()
+        )
+
+    def find_block(self, block_id: str) -> Block | None:
+        found = self._find_block(block_id)
+        if isinstance(found, Bad):
+            raise BadFileError(found.message)
+        return found
+
+    def _find_block(self, block_id: str) -> Block | Bad | None:
+        path = block_path(check_block_id(block_id))
+        sha = self.snap.blob_id(path)
+        return None if sha is None else self._block(block_id, sha)
+
+    def block(self, block_id: str) -> Block:
+        found = self.find_block(block_id)
+        if found is None:
+            raise NotFoundError(f"block {block_id!r} does not exist")
+        return found
+
+    def blocks(self) -> list[Block]:
+        """Every valid block (the others are in ``problems``)."""
+        found = (
+            self._block(path[len("blocks/") : -len(".md")], sha)
+            for path, sha in self.snap.files("blocks")
+            if path.endswith(".md")
+        )
+        return [b for b in found if isinstance(b, Block)]
+
+    def _block(self, block_id: str, sha: str) -> Block | Bad:
+        def parse() -> Block:
+            data = self.snap.repo.blob(sha)
+            parsed = blockfmt.parse(
+                data,
+                block_id=block_id,
+                path=block_path(block_id),
+                default_limit=self.settings.default_limit,
+            )
+            return replace(parsed, version=sha)
+
+        key = ("block", block_id, sha, self.settings.default_limit)
+        return self._checked(block_path(block_id), key, parse)
+
+    def _checked(self, path: str, key: tuple[Any, ...], parse: Callable[[], T]) -> T | Bad:
+        """The parse of a committed file, or (cached too) why it is bad."""
+
+        def make() -> T | Bad:
+            try:
+                return parse()
+            except ValidationError as e:
+                return Bad(f"{e}{introduced(self.snap, path)}")
+
+        found = self._cache.get(key, make)
+        if isinstance(found, Bad):
+            self.problems[path] = found.message
+            if self._seen is not None:
+                self._seen[path] = found.message
+        return found
+
+    def find_agent(self, agent_id: str) -> Agent | None:
+        path = agent_path(check_agent_id(agent_id))
+        sha = self.snap.blob_id(path)
+        found = None if sha is None else self._agent(agent_id, sha)
+        if isinstance(found, Bad):
+            raise BadFileError(found.message)
+        return found
+
+    def agent(self, agent_id: str) -> Agent:
+        found = self.find_agent(agent_id)
+        if found is None:
+            raise NotFoundError(f"agent {agent_id!r} does not exist")
+        return found
+
+    def agents(self) -> list[Agent]:
+        """Every agent whose manifest is valid (the others are in ``problems``)."""
+        found = (
+            self._agent(path[len("agents/") : -len(".yaml")], sha)
+            for path, sha in self.snap.files("agents")
+            if path.endswith(".yaml") and "/" not in path[len("agents/") :]
+        )
+        return [a for a in found if isinstance(a, Agent)]
+
+    def _agent(self, agent_id: str, sha: str) -> Agent | Bad:
+        def parse() -> Agent:
+            data = self.snap.repo.blob(sha)
+            return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
+
+        return self._checked(agent_path(agent_id), ("agent", agent_id, sha), parse)
+
+    def attached(self, agent: Agent) -> list[Block]:
+        """The agent's valid blocks in manifest order (a missing block is skipped,
+        ``check`` reports it; an invalid one is in ``problems``)."""
+        found = (self._find_block(b) for b in agent.block_ids)
+        return [b for b in found if isinstance(b, Block)]
+
+    def holders(self, block_id: str) -> list[Agent]:
+        return [a for a in self.agents() if block_id in a.block_ids]
+
+    def path_clash(self, path: str, gone: Container[str] = ()) -> str | None:
+        """Why a new file cannot be written at ``path``: a directory it needs is a
+        file here, or it is a directory here (``gone``: files the same change
+        deletes). Writing it anyway would replace the other: block ``x.md/y``
+        needs a directory where block ``x`` has its file."""
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            above = "/".join(parts[:i])
+            first = next(self.snap.entries(above), None)
+            if first is not None and first[0] == above and above not in gone:
+                top, _, name = above.partition("/")
+                what = f"the file of block {name[:-3]!r}" if top == "blocks" else "a file"
+                return f"{path} needs a directory {above}/ where {what} is"
+        first = next((e for e in self.snap.entries(path) if e[0] not in gone), None)
+        if first is not None and first[0] != path:
+            return f"{path} is a directory here (of {first[0]})"
+        return None
+
+    def check_labels(self, agent: Agent, pending: Mapping[str, Block] | None = None) -> None:
+        """Refuse two attached blocks with one label: memory tools address blocks by label.
+
+        ``pending`` holds blocks this operation writes, as they will be.
+        """
+        seen: dict[str, str] = {}
+        for block_id in agent.block_ids:
+            found = (pending or {}).get(block_id) or self._find_block(block_id)
+            if found is None:
+                raise NotFoundError(f"block {block_id!r} does not exist")
+            if isinstance(found, Bad):
+                continue  # its own file is the problem, reported where it is read
+            if found.label in seen:
+                raise ValidationError(
+                    f"agent {agent.id!r} already has a block labelled {found.label!r} "
+                    f"({seen[found.label]!r}); labels must be unique per agent"
+                )
+            seen[found.label] = block_id
+
+
+def introduced(snap: Snapshot, path: str) -> str:
+    """`` (from commit C by AUTHOR)``: the commit that gave ``path`` what it holds
+    at ``snap`` (a file, a link, ...); "" if nothing is there. A block's is the
+    newest commit that changed it, from the history index (kept on disk, so
+    later commands find it at once; it knows contents, not modes); another
+    file's is found by walking back while a parent holds the same, as
+    ``git log -- path`` simplifies history."""
+    from gitmem.git.commit import CommitId
+    from gitmem.git.log import GitHistory
+
+    held = _object_at(snap, path)
+    if held is None or snap.commit is None:
+        return ""
+    history = GitHistory(snap.repo)
+    commit = snap.commit.decode()
+    if path.startswith("blocks/") and path.endswith(".md") and held[0] == 0o100644:
+        block_id = path[len("blocks/") : -len(".md")]
+        changed = next(history.block_revisions(block_id, commit), None)
+        if changed is not None and changed[1] == held[1]:
+            commit = changed[0]
+            return f" (from commit {commit[:12]} by {history.entry(commit).author})"
+    for _ in range(ORIGIN_WALK):
+        entry = history.entry(commit)
+        same = (
+            p
+            for p in entry.parents
+            if _object_at(snap.repo.snapshot(CommitId(p.encode())), path) == held
+        )
+        parent = next(same, None)
+        if parent is None:
+            return f" (from commit {commit[:12]} by {entry.author})"
+        commit = parent
+    return f" (unchanged since commit {commit[:12]} or earlier)"
+
+
+def _object_at(snap: Snapshot, path: str) -> tuple[int, str] | None:
+    """The mode and id of what is at ``path`` if it is not a directory."""
+    found = next(snap.entries(path), None)
+    return (found[1], found[2]) if found is not None and found[0] == path else None
