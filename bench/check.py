@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gitmem.git import fsck as gitcheck
 from gitmem.git.repo import GitRepo
+from gitmem.model.block import MAX_FILE_BYTES
 from gitmem.ops.check import check_store
 from gitmem.ops.store import Store
 
@@ -44,7 +45,7 @@ def make_store(root: Path, blocks: int, commits: int) -> Path:
 
 
 def objects_only(root: Path) -> None:
-    repo = GitRepo(root)
+    repo = GitRepo(root, max_file=MAX_FILE_BYTES)
     ref, head = repo.branch_ref(), repo.head()
     repo.close()
     assert head is not None

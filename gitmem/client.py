@@ -8,11 +8,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gitmem.git.commit import LogEntry
 from gitmem.model.block import Block
 from gitmem.model.manifest import Agent
 from gitmem.ops.data import data_dir, store_files
-from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History
+from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History, HistoryEntry
 from gitmem.ops.memory import Memory
 from gitmem.ops.store import UNSET, Store
 
@@ -119,7 +118,7 @@ class Client:
         block: str | None = None,
         op: str | None = None,
         since: str | None = None,
-    ) -> list[LogEntry]:
+    ) -> list[HistoryEntry]:
         """The store's commits, newest first: who did which operation on what.
 
         Filters: the agent, block and op the commits name in their trailers

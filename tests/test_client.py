@@ -109,3 +109,9 @@ def test_a_program_that_never_closes_its_client_exits_quietly(tmp_path: Path, hu
     )
 
     assert (done.returncode, done.stdout, done.stderr) == (0, "organization\n1\n", "")
+
+
+def test_every_public_type_is_importable_from_the_package() -> None:
+    # Lazily loaded names must each resolve to the class they name.
+    for name in gitmem.__all__:
+        assert getattr(gitmem, name).__name__ == name

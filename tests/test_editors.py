@@ -1,4 +1,4 @@
-"""Editors' lock files and the versions gitmem replaced on disk (gitmem/editors.py)."""
+"""Editors' lock files and the versions gitmem replaced on disk (gitmem/git/editors.py)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import gitmem
-from gitmem.git.log import INDEX_HEADER, GitHistory
+from gitmem.git.log import INDEX_HEADER
 from gitmem.git.repo import GitRepo
+from gitmem.model.block import MAX_FILE_BYTES
+from gitmem.ops.view import block_history
 from tests.conftest import git
 
 
@@ -29,17 +31,17 @@ def test_the_index_is_kept_reused_and_repaired(client: gitmem.Client) -> None:
     data = index.read_bytes().split(b"\n")
     damaged = b"\n".join([data[0], b"xyz not a line", *data[3:-1]]) + b"\n0123abc"
     index.write_bytes(damaged)
-    repo = GitRepo(client.path)
-    again = GitHistory(repo)
+    repo = GitRepo(client.path, max_file=MAX_FILE_BYTES)
+    again = block_history(repo)
     head = git(client.path, "rev-parse", "HEAD").strip()
-    assert [c for c, _ in again.block_revisions("notes")] == [head, *first]
+    assert [c for c, _ in again.revisions("notes")] == [head, *first]
     assert index.read_bytes().endswith(b"\n")
     assert b"0123abc" not in index.read_bytes()
 
     # A store where the index cannot be written is answered all the same.
     index.unlink()
     index.mkdir()
-    assert [c for c, _ in GitHistory(repo).block_revisions("notes")] == [head, *first]
+    assert [c for c, _ in block_history(repo).revisions("notes")] == [head, *first]
     repo.close()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import gitmem
 from gitmem.git.repo import GitRepo
 from gitmem.git.worktree import _tree_ids, file_states, index_vs_head
+from gitmem.model.block import MAX_FILE_BYTES
 from tests.conftest import git
 
 
@@ -18,7 +19,7 @@ def git_says_staged(store: Path) -> dict[str, str]:
 
 
 def ours(store: Path) -> dict[str, str]:
-    repo = GitRepo(store)
+    repo = GitRepo(store, max_file=MAX_FILE_BYTES)
     try:
         diff = index_vs_head(repo, {n.decode(): e for n, e in repo.read_index().staged()})
     finally:
@@ -34,7 +35,7 @@ def test_index_tree_ids_are_the_trees_git_writes(sample: gitmem.Client) -> None:
     (store / "blocks/new/deep").mkdir(parents=True)
     (store / "blocks/new/deep/x.md").write_text("---\nlabel: x\n---\n")
     git(store, "add", "-A")
-    repo = GitRepo(store)
+    repo = GitRepo(store, max_file=MAX_FILE_BYTES)
     try:
         staged = {n.decode(): e for n, e in repo.read_index().staged()}
     finally:
@@ -70,7 +71,7 @@ def test_file_states_find_what_people_changed(sample: gitmem.Client) -> None:
     (store / "blocks/notes.md").write_text("new\n")
     (store / "blocks/.notes.md.swp").write_text("swap\n")
 
-    repo = GitRepo(store)
+    repo = GitRepo(store, max_file=MAX_FILE_BYTES)
     try:
         states = file_states(repo, ("blocks",), untracked=lambda path: "swp" not in path)
     finally:

@@ -1,4 +1,4 @@
-"""Operations read back from commits (gitmem/oplog.py), on real stores."""
+"""Operations read back from commits (gitmem/ops/oplog.py), on real stores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Replaying memory operations onto a block's value (gitmem/replay.py), pure."""
+"""Replaying memory operations onto a block's value (gitmem/model/replay.py), pure."""
 
 from __future__ import annotations
 

@@ -24,16 +24,16 @@ from gitmem.git.lock import with_git_lock
 from gitmem.git.objects import blob_id
 from gitmem.git.snapshot import Snapshot, changed_paths
 from gitmem.git.tree import FILE_MODE
-from gitmem.model.block import MAX_FILE_BYTES
 
 AWAY_KEPT = 256  # moves of the branch noted while HEAD is elsewhere (see catch_up)
 
 
-def disk_blob_id(root: Path, path: str) -> str | None:
+def disk_blob_id(root: Path, path: str, cap: int) -> str | None:
     """The blob id of the file at ``path`` in the working tree (None: no file).
-    A link, FIFO, directory, ... is never read: it gets a reason no blob id equals."""
+    A link, FIFO, directory, a file over ``cap`` bytes, ... is never read: it
+    gets a reason no blob id equals."""
     try:
-        data = safefs.read(root, path, MAX_FILE_BYTES)
+        data = safefs.read(root, path, cap)
     except safefs.Refused as e:
         return e.reason
     return None if data is None else blob_id(data)
@@ -41,7 +41,8 @@ def disk_blob_id(root: Path, path: str) -> str | None:
 
 class Checkout:
     """The index and working tree of the repository at ``root``; ``blob`` reads
-    an object's contents, ``taken`` is told each ``index.lock`` taken."""
+    an object's contents, ``taken`` is told each ``index.lock`` taken; files
+    over ``cap`` bytes are never read."""
 
     def __init__(
         self,
@@ -49,8 +50,11 @@ class Checkout:
         gitdir: Path,
         blob: Callable[[str], bytes],
         taken: Callable[[str], None] = lambda lock: None,
+        *,
+        cap: int,
     ) -> None:
         self.root = root
+        self.cap = cap  # the largest file read from the working tree
         self._gitdir = gitdir
         self.index = GitIndex(str(gitdir / "index"), taken)
         self._own = gitdir / "gitmem"  # gitmem's files in .git: bases, temporaries
@@ -140,7 +144,7 @@ class Checkout:
             # Stat, then check the content: a save landing since the file was
             # checked must not get this version's stat, or it would look unchanged.
             entry = entry_for(str(full), ObjectID(sha.encode()))
-            fresh = disk_blob_id(self.root, path) == sha
+            fresh = disk_blob_id(self.root, path, self.cap) == sha
             index.set(path.encode(), entry if fresh else _unstatted(sha))
         # A file already right (a person's save being committed) is made durable
         # too: the index is about to say it holds the commit's version.
@@ -172,7 +176,7 @@ class Checkout:
             return
         name = path.encode()
         conflicted = index.conflicted(name)
-        disk = disk_blob_id(self.root, path)
+        disk = disk_blob_id(self.root, path, self.cap)
         if not conflicted:
             if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
                 self._check_out(index, bases, writes, path, new_sha, disk)
@@ -199,7 +203,7 @@ class Checkout:
         read: str | None,
         new_sha: str | None,
     ) -> None:
-        disk = disk_blob_id(self.root, path)
+        disk = disk_blob_id(self.root, path, self.cap)
         if disk == read and (disk == new_sha or not self._held(path, disk, new_sha)):
             self._check_out(index, bases, writes, path, new_sha, read, saved=True)
             return
@@ -334,7 +338,7 @@ class Checkout:
                         if index.conflicted(path.encode()):
                             continue
                         raw = index.sha(path.encode())
-                        disk = disk_blob_id(self.root, path)
+                        disk = disk_blob_id(self.root, path, self.cap)
                         stale = {s.blob_id(path) for s in seen} - {head.blob_id(path)}
                         if (raw.decode() if raw else None) == disk and disk in stale:
                             self._check_out(index, bases, writes, path, head.blob_id(path), disk)

@@ -44,7 +44,7 @@ class Change:
     tree is the head's with ``files``; no commit is made.
 
     ``args`` are the operation's arguments, written as one JSON trailer so a
-    merge elsewhere can replay the operation (see gitmem/replay.py).
+    merge elsewhere can replay the operation (see gitmem/model/replay.py).
     """
 
     files: Mapping[str, bytes | None]

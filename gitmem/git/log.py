@@ -1,5 +1,8 @@
-"""History read from Git objects: which commits changed which block files, revisions
-named by commit-ish or date, and line annotation (dulwich.annotate).
+"""History read from Git objects: which commits changed which tracked files,
+revisions named by commit-ish or date, and line annotation (dulwich.annotate).
+
+The caller says which files are tracked: a directory (``top``) and a ``key`` for
+each file path in it (a block id, for the store), None for files not tracked.
 
 Answering "which commits touched blocks/x.md" means comparing every commit's tree
 with its parent's: at 50,000 commits, 50,000 reads of a 40 KB ``blocks/`` tree,
@@ -20,7 +23,7 @@ import re
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,17 +34,16 @@ from dulwich.approxidate import parse_approxidate
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile
 from dulwich.objectspec import AmbiguousShortId, parse_commit, parse_object
 
-from gitmem.errors import NotFoundError, ValidationError
+from gitmem.errors import NotFoundError
 from gitmem.git.commit import LogEntry
 from gitmem.git.repo import GitRepo
 from gitmem.git.tree import TreeRecord, raw_entries, raw_tree_diff
-from gitmem.model.ids import check_block_id
 
 if TYPE_CHECKING:
     from dulwich.objects import TreeEntry
 
 INDEX_HEADER = b"gitmem history index 1\n"
-Changes = dict[str, str | None]  # block id -> blob id of its file after the commit (None: gone)
+Changes = dict[str, str | None]  # key -> blob id of its file after the commit (None: gone)
 
 _REV_SUFFIX = re.compile(r"(?:[~^][0-9]*)+$")
 _REF_LIKE = re.compile(r"(?!.*\.\.)[A-Za-z0-9_@{}-][A-Za-z0-9._/@{}-]*")
@@ -50,16 +52,16 @@ _TREE_CACHE = 64
 
 @dataclass(frozen=True)
 class Node:
-    """One commit in the index: its commit time, parents, and the block changes
-    relative to each parent (one entry for a root commit: relative to nothing)."""
+    """One commit in the index: its commit time, parents, and the tracked files'
+    changes relative to each parent (one entry for a root commit: relative to nothing)."""
 
     time: int
     parents: tuple[str, ...]
     changes: tuple[Changes, ...]
 
-    def changed(self, block_id: str) -> bool:
-        """Whether the block differs from every parent (git's "not TREESAME")."""
-        return all(block_id in c for c in self.changes)
+    def changed(self, key: str) -> bool:
+        """Whether the file differs from every parent (git's "not TREESAME")."""
+        return all(key in c for c in self.changes)
 
 
 def _node_line(commit: str, node: Node) -> bytes:
@@ -89,8 +91,9 @@ class _Header:
 class GitHistory:
     """History queries on one repository; safe to share between threads."""
 
-    def __init__(self, repo: GitRepo) -> None:
+    def __init__(self, repo: GitRepo, top: str, key: Callable[[str], str | None]) -> None:
         self.repo = repo
+        self._top, self._key = top, key
         self._objects = repo.git.object_store
         self._path = Path(repo.git.controldir()) / "gitmem" / "history-index"
         self._nodes: dict[str, Node] = {}
@@ -145,16 +148,14 @@ class GitHistory:
         """Every commit reachable from ``head`` (default: the branch), newest first."""
         yield from self._walk(head or self.head(), None)
 
-    def block_revisions(
-        self, block_id: str, head: str | None = None
-    ) -> Iterator[tuple[str, str | None]]:
-        """(commit, blob id of the block file after it, None if deleted) for every
-        commit that changed the block, newest first, through deletions."""
-        for commit, node in self._walk(head or self.head(), block_id):
-            yield commit, node.changes[0].get(block_id)
+    def revisions(self, key: str, head: str | None = None) -> Iterator[tuple[str, str | None]]:
+        """(commit, blob id of the file after it, None if deleted) for every commit
+        that changed the tracked file ``key``, newest first, through deletions."""
+        for commit, node in self._walk(head or self.head(), key):
+            yield commit, node.changes[0].get(key)
 
-    def _walk(self, head: str | None, block_id: str | None) -> Iterator[tuple[str, Node]]:
-        """Commits by commit time, newest first. With ``block_id``, only those that
+    def _walk(self, head: str | None, key: str | None) -> Iterator[tuple[str, Node]]:
+        """Commits by commit time, newest first. With ``key``, only those that
         changed it, simplified like ``git log -- path``: a merge that kept one
         parent's version is skipped and only that parent is followed."""
         if head is None:
@@ -166,10 +167,10 @@ class GitHistory:
             _, _, commit = heapq.heappop(queue)
             node = self.node(commit)
             parents: Sequence[str] = node.parents
-            if block_id is None or node.changed(block_id):
+            if key is None or node.changed(key):
                 yield commit, node
             elif parents:
-                same = (p for p, c in zip(parents, node.changes, strict=True) if block_id not in c)
+                same = (p for p, c in zip(parents, node.changes, strict=True) if key not in c)
                 parents = [next(same)]
             for parent in parents:
                 if parent not in seen:
@@ -256,7 +257,7 @@ class GitHistory:
             known = (p.decode() for p in header.parents)
             parents = [p for p in known if p in self._nodes or headers.get(p) is not None]
             olds: list[bytes | None] = [self._tree_of(p, headers) for p in parents]
-            changes = [self._block_changes(old, header.tree) for old in olds or [None]]
+            changes = [self._changes(old, header.tree) for old in olds or [None]]
             node = Node(header.time, tuple(parents), tuple(changes))
             self._nodes[commit] = node
             lines.append(_node_line(commit, node))
@@ -317,16 +318,16 @@ class GitHistory:
                 self._trees.popitem(last=False)
         return raw
 
-    def _block_changes(self, old_root: bytes | None, new_root: bytes) -> Changes:
+    def _changes(self, old_root: bytes | None, new_root: bytes) -> Changes:
         changes: Changes = {}
-        old, new = self._blocks_dir(old_root), self._blocks_dir(new_root)
+        old, new = self._top_dir(old_root), self._top_dir(new_root)
         if old != new:
-            self._dir_changes(old, new, "", changes)
+            self._dir_changes(old, new, self._top + "/", changes)
         return changes
 
-    def _blocks_dir(self, root: bytes | None) -> bytes | None:
-        """The tree id of ``blocks/`` in a root tree (a handful of entries)."""
-        found = [e for e in raw_entries(self._tree(root)) if e[0] == b"blocks"]
+    def _top_dir(self, root: bytes | None) -> bytes | None:
+        """The tree id of the tracked directory in a root tree (a handful of entries)."""
+        found = [e for e in raw_entries(self._tree(root)) if e[0] == self._top.encode()]
         return _dir_sha(found[0]) if found else None
 
     def _dir_changes(self, old: bytes | None, new: bytes | None, prefix: str, out: Changes) -> None:
@@ -335,13 +336,10 @@ class GitHistory:
                 sub = prefix + name.decode(errors="replace") + "/"
                 self._dir_changes(_dir_sha(a), _dir_sha(b), sub, out)
             before, after = _file_sha(a), _file_sha(b)
-            if before != after and name.endswith(b".md"):
-                block_id = prefix + name[:-3].decode(errors="replace")
-                try:
-                    check_block_id(block_id)
-                except ValidationError:
-                    continue  # not a block: no block history to keep
-                out[block_id] = after.hex() if after else None
+            if before != after:
+                key = self._key(prefix + name.decode(errors="replace"))
+                if key is not None:
+                    out[key] = after.hex() if after else None
 
 
 def _dir_sha(entry: TreeRecord | None) -> bytes | None:

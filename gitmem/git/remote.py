@@ -10,6 +10,7 @@ dulwich runs no hooks, and a store's config never comes from its content.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,10 +36,11 @@ from gitmem.git import incoming as gitincoming
 from gitmem.git import safefs
 from gitmem.git.lock import flocked, with_git_lock
 from gitmem.git.repo import GitRepo
-from gitmem.model.ids import check_agent_id
 
 Progress = Callable[[bytes], None]
 HEADS = "refs/heads/"
+# Stricter than git: a safe config key and ref part wherever it is used.
+_REMOTE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 
 
 class PushRejected(ConflictError):
@@ -83,13 +85,10 @@ def remotes(repo: GitRepo) -> dict[str, str]:
 
 def add_remote(repo: GitRepo, name: str, url: str) -> None:
     """Configure remote ``name`` as git does (fetching every branch into refs/remotes/NAME/)."""
-    # The rules of an agent id fit a remote name, and keep it a safe config key and ref part.
-    try:
-        check_agent_id(name)
-    except ValidationError:
+    if not _REMOTE_NAME.fullmatch(name):
         raise ValidationError(
             f"invalid remote name {name!r}: use lower-case letters, digits, '.', '_' and '-'"
-        ) from None
+        )
     if name in remotes(repo):
         raise ValidationError(f"remote {name!r} already exists ({remotes(repo)[name]})")
     repo.set_config(("remote", name), "url", url)

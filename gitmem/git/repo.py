@@ -54,8 +54,11 @@ def find_root(start: Path) -> Path:
 class GitRepo:
     """A non-bare Git repository holding a store; safe to share between threads."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_file: int) -> None:
+        """``max_file``: the largest working-tree file read, in bytes (the
+        store's own cap: git has none)."""
         self.root = root
+        self.max_file = max_file
         try:
             self._git = Repo(str(root))  # explicit path: never resolved from GIT_DIR
         except NotGitRepository:
@@ -65,7 +68,9 @@ class GitRepo:
         self._git.object_store.fsync_object_files = True
         self._gitdir = Path(self._git.controldir())
         self._loose = LooseObjects(self._git.object_store)
-        self._checkout = Checkout(root, self._gitdir, self.blob, self._note_index_lock)
+        self._checkout = Checkout(
+            root, self._gitdir, self.blob, self._note_index_lock, cap=max_file
+        )
         self._record: list[bytes] = []  # the store lock's record while we hold it
         self._record_fd: int | None = None
         self._trees: OrderedDict[bytes, RawTree] = OrderedDict()
@@ -74,8 +79,9 @@ class GitRepo:
         self._unfinished = False  # index and files left behind the branch: see _locked
         self._cache_lock = threading.Lock()
 
-    @classmethod
-    def create(cls, root: Path) -> GitRepo:
+    @staticmethod
+    def init(root: Path) -> None:
+        """Make an empty repository at ``root`` (open it with ``GitRepo(root)``)."""
         root.mkdir(parents=True, exist_ok=True)
         git = Repo.init(str(root), default_branch=BRANCH.encode())
         config = git.get_config()
@@ -83,7 +89,6 @@ class GitRepo:
         config.set((b"core",), b"looseCompression", b"1")
         config.write_to_path()
         git.close()
-        return cls(root)
 
     def close(self) -> None:
         self._git.close()

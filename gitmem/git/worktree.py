@@ -74,28 +74,30 @@ def file_states(
         staged = {p: index.entry(os.fsencode(p)) for p in known}
         snap = repo.snapshot()
         head = {p: snap.blob_id(p) for p in wanted}
-    root = str(repo.root)
     return [
-        _state(root, path, head.get(path), path in staged, staged.get(path), index_time)
+        _state(repo, path, head.get(path), path in staged, staged.get(path), index_time)
         for path in sorted(wanted)
     ]
 
 
 def _state(
-    root: str, path: str, head: str | None, known: bool, entry: Staged | None, index_time: int
+    repo: GitRepo, path: str, head: str | None, known: bool, entry: Staged | None, index_time: int
 ) -> FileState:
-    full = os.path.join(root, path)
+    def disk_id() -> str | None:
+        return disk_blob_id(repo.root, path, repo.max_file)
+
+    full = os.path.join(repo.root, path)
     if known and entry is None:
-        return FileState(path, head, None, disk_blob_id(Path(root), path), conflicted=True)
+        return FileState(path, head, None, disk_id(), conflicted=True)
     if entry is None:
-        return FileState(path, head, None, disk_blob_id(Path(root), path))
+        return FileState(path, head, None, disk_id())
     try:
         st = os.lstat(full)
     except FileNotFoundError:
         return FileState(path, head, entry.sha, None)
     racy = entry.mtime[0] * 1_000_000_000 + entry.mtime[1] >= index_time
     unchanged = entry.same_stat(st) and not racy and stat.S_ISREG(st.st_mode)
-    disk = entry.sha if unchanged else disk_blob_id(Path(root), path)
+    disk = entry.sha if unchanged else disk_id()
     return FileState(path, head, entry.sha, disk)
 
 

@@ -6,7 +6,7 @@ a branch that moved, ``gitmem edit``, the merge driver plain git runs, and pull.
 - Front matter merges key by key; both sides changing one key differently
   is a conflict.
 - A value changed by memory operations is merged by replaying one side's
-  operations onto the other's value (gitmem/replay.py), when the caller (a
+  operations onto the other's value (gitmem/model/replay.py), when the caller (a
   pull) passes each side's operations. Otherwise it is a line merge by
   ``merge3`` (the library ``dulwich.merge`` runs on) where lines that only one
   side added are kept even next to the other side's change: appends on both
@@ -32,8 +32,8 @@ from gitmem.model import manifest as manifestfmt
 from gitmem.model import replay
 from gitmem.model.block import DEFAULT_LIMIT, Block
 from gitmem.model.manifest import Agent
+from gitmem.model.rules import parse_file
 from gitmem.model.yamlmap import dump_mapping
-from gitmem.ops.validate import parse_file
 
 Strategy = Literal["ours", "theirs"]
 BLOCK_FIELDS = blockfmt.KEYS

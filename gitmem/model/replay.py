@@ -21,7 +21,7 @@ are applied again to our value, as if they had been made here after ours:
 A person's edit (a commit without an operation, or ``gitmem commit``) is
 replayable when its diff is one insertion (an append, say); otherwise it can
 only stay on the side whose value we start from, and when both sides have such
-edits the caller falls back to the three-way merge (gitmem/merge.py).
+edits the caller falls back to the three-way merge (gitmem/model/merge.py).
 """
 
 from __future__ import annotations

@@ -23,15 +23,10 @@ from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model.block import Block
 from gitmem.model.manifest import Agent
-from gitmem.ops.validate import (
-    EXECUTABLE,
-    GITATTRIBUTES,
-    attachment_problems,
-    classify,
-    mode_refusal,
-    parse_file,
-)
-from gitmem.ops.view import SETTINGS, Settings, parse_settings, pin_branch
+from gitmem.model.rules import GITATTRIBUTES, attachment_problems, classify, parse_file
+from gitmem.model.settings import SETTINGS, Settings, parse_settings
+from gitmem.ops.validate import EXECUTABLE, mode_refusal
+from gitmem.ops.view import pin_branch
 
 _BAD_NAME = "its name is not a store path (control characters or bytes that are not UTF-8)"
 _WHERE: dict[tuple[str, ...], str] = {
@@ -223,7 +218,7 @@ def check_store(root: Path) -> Report:
     cache: Parses = {}
     objects = 0
     head = Checked()
-    repo = GitRepo(root)
+    repo = GitRepo(root, max_file=blockfmt.MAX_FILE_BYTES)
     try:
         try:
             pin_branch(repo)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from gitmem.errors import GitmemError
 from gitmem.git.commit import LogEntry
 from gitmem.model.block import Block, block_path, dump
-from gitmem.ops.validate import agent_id_of, block_id_of
+from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.ops.view import View
 
 KINDS = ("updated", "created", "deleted", "attached", "detached")

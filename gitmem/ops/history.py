@@ -13,13 +13,13 @@ from typing import Any
 
 from gitmem.errors import NotFoundError, ValidationError
 from gitmem.git.commit import CommitId, LogEntry
-from gitmem.git.log import GitHistory, parse_date
+from gitmem.git.log import parse_date
 from gitmem.git.objects import blob_id
 from gitmem.model import block as blockfmt
 from gitmem.model.block import Block, block_path
 from gitmem.model.ids import check_agent_id, check_block_id
 from gitmem.ops.store import Store, Write
-from gitmem.ops.view import View
+from gitmem.ops.view import View, block_history
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,31 @@ def who(author: str, agent: str | None) -> str:
     return agent or author.split(" <")[0]
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One commit of the store as ``Client.history`` lists it: who (``author``;
+    ``agent`` for a memory tool's commit), which operation on which blocks."""
+
+    commit: str
+    parents: tuple[str, ...]
+    author: str
+    time: int
+    subject: str
+    op: str | None
+    agent: str | None
+    blocks: tuple[str, ...]
+
+    @property
+    def who(self) -> str:
+        return who(self.author, self.agent)
+
+
 class History:
     """History queries and revert on one store."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._git = GitHistory(store.repo)
+        self._git = block_history(store.repo)
 
     def resolve(self, rev: str) -> str:
         """The commit a revision or date names (see GitHistory.resolve)."""
@@ -118,9 +137,7 @@ class History:
     def block_log(self, block_id: str, limit: int | None = None) -> list[BlockRevision]:
         """The commits that changed the block, newest first, through deletions."""
         revisions = list(
-            itertools.islice(
-                self._git.block_revisions(check_block_id(block_id)), limit and limit + 1
-            )
+            itertools.islice(self._git.revisions(check_block_id(block_id)), limit and limit + 1)
         )
         if not revisions:
             raise NotFoundError(f"block {block_id!r} has no history")
@@ -147,7 +164,7 @@ class History:
         """Each line of the block's value with the commit that last changed it."""
         self._store.view().block(block_id)  # it exists now, and is valid
         revisions = []
-        for commit, sha in self._git.block_revisions(block_id):
+        for commit, sha in self._git.revisions(block_id):
             if sha is None:
                 break  # no line from before a deletion survives it
             revisions.append((commit, sha))
@@ -169,7 +186,7 @@ class History:
         if old:
             old_commit = self.resolve(old)
         else:
-            last_two = list(itertools.islice(self._git.block_revisions(block_id, new_commit), 2))
+            last_two = list(itertools.islice(self._git.revisions(block_id, new_commit), 2))
             if len(last_two) == 2:
                 old_commit = last_two[1][0]
         a, b = self._find(block_id, old_commit), self._find(block_id, new_commit)
@@ -227,7 +244,7 @@ class History:
         block: str | None = None,
         op: str | None = None,
         since: str | None = None,
-    ) -> list[LogEntry]:
+    ) -> list[HistoryEntry]:
         """The store's commits, newest first, filtered by their gitmem trailers; ``block``
         also matches commits that changed the block's file without naming it."""
         if agent is not None:
@@ -236,7 +253,7 @@ class History:
             check_block_id(block)
         after = parse_date(since) if since is not None else None
         wanted = [text for text in (agent, op) if text is not None]
-        found: list[LogEntry] = []
+        found: list[HistoryEntry] = []
         for commit, node in self._git.commits():
             if after is not None and node.time < after:
                 break
@@ -249,7 +266,11 @@ class History:
                 continue
             if block is not None and block not in e.blocks and not node.changed(block):
                 continue
-            found.append(e)
+            found.append(
+                HistoryEntry(
+                    e.commit, e.parents, e.author, e.time, e.subject, e.op, e.agent, e.blocks
+                )
+            )
             if limit is not None and len(found) >= limit:
                 break
         return found

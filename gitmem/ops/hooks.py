@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.model.merge import Merged, merge_file
+from gitmem.model.settings import SETTINGS, Settings, parse_settings
 from gitmem.ops.data import data_dir
 from gitmem.ops.validate import REGULAR_FILE, check_incoming
-from gitmem.ops.view import SETTINGS, Settings, parse_settings
 
 if TYPE_CHECKING:  # the merge driver starts once per file: it loads no Git objects
     from gitmem.git.repo import GitRepo
@@ -221,7 +221,7 @@ def _stale(store: Store, head: str | None, path: str) -> str | None:
     committing it would take the agent's change back out."""
     from gitmem.git.checkout import disk_blob_id
 
-    if head is None or disk_blob_id(store.root, path) != head:
+    if head is None or disk_blob_id(store.root, path, store.repo.max_file) != head:
         return None
     return (
         f"{path}: the staged copy is older than the branch (an agent changed this block "

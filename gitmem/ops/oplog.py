@@ -1,6 +1,6 @@
 """What each commit of one side of a merge did to a block's value, read back
 from the commits (their ``Gitmem-*`` trailers and the values before and
-after), so a pull can replay them (gitmem/replay.py)."""
+after), so a pull can replay them (gitmem/model/replay.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import changed_paths
 from gitmem.model import block as blockfmt
 from gitmem.model.replay import Op, classify
-from gitmem.ops.validate import block_id_of
+from gitmem.model.rules import block_id_of
 
 MERGED_BY_PULL = "pull"  # a merge gitmem made by replaying: its effect is its parents' ops
 # How far back a person's copy's version is looked for, under the store lock:

@@ -18,9 +18,10 @@ from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import Block, block_path
 from gitmem.model.ids import check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
+from gitmem.model.rules import OWN_ATTRIBUTES
+from gitmem.model.settings import SETTINGS, Settings
 from gitmem.ops.check import StoreFile, check_files
-from gitmem.ops.validate import OWN_ATTRIBUTES
-from gitmem.ops.view import SETTINGS, ParseCache, Settings, View, pin_branch
+from gitmem.ops.view import ParseCache, View, pin_branch
 
 T = TypeVar("T")
 GITATTRIBUTES = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)
@@ -63,7 +64,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.repo = GitRepo(root)
+        self.repo = GitRepo(root, max_file=blockfmt.MAX_FILE_BYTES)
         self._cache = ParseCache()
         # Committed files every view read so far skipped as not valid (path ->
         # why), for a command to warn about once.
@@ -96,7 +97,8 @@ class Store:
         found = check_files(StoreFile(name, data) for name, data in content.items())
         if found.problems:
             raise ValidationError(str(found.problems[0]))
-        store = cls(GitRepo.create(root).root)
+        GitRepo.init(root)
+        store = cls(root)
 
         def build(snap: Snapshot) -> tuple[Change, None]:
             return Change(content, "init", root.name, store.repo.person()), None

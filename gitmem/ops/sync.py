@@ -36,17 +36,13 @@ from gitmem.git.remote import FileEntry, Progress, PushRejected, Remote
 from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import Snapshot
 from gitmem.model.merge import Merged, Strategy, merge_file
+from gitmem.model.rules import agent_id_of, block_id_of
+from gitmem.model.settings import SETTINGS
 from gitmem.ops import hooks
 from gitmem.ops.oplog import side_ops
 from gitmem.ops.store import Store
-from gitmem.ops.validate import (
-    REGULAR_FILE,
-    agent_id_of,
-    block_id_of,
-    check_incoming,
-    pull_refusal,
-)
-from gitmem.ops.view import SETTINGS, View
+from gitmem.ops.validate import REGULAR_FILE, check_incoming, pull_refusal
+from gitmem.ops.view import View
 
 SYNC_ATTEMPTS = 5
 RETRY_PAUSE = 0.02  # seconds; the first retry of a sync waits up to this long
@@ -158,7 +154,7 @@ def clone(url: str, path: str | Path, *, progress: Progress | None = None) -> St
         raise ValidationError(f"{root} exists and is not empty")
     root.parent.mkdir(parents=True, exist_ok=True)
     with _clone_dir(root) as tmp:
-        GitRepo.create(tmp).close()
+        GitRepo.init(tmp)
         store = Store(tmp)
         try:
             theirs = gitremote.start_clone(store.repo, url, progress)

@@ -1,8 +1,7 @@
-"""The one rule set for store files: each file by itself (what a path may be,
-Git mode, schema, id, limit, conflict markers: ``classify``, ``mode_refusal``,
-``parse_file``) and with the rest of the store (attached blocks exist, labels
-unique per agent, no attached block deleted, no path where another's file or
-directory is: ``attachment_problems``, ``check_files``).
+"""The one rule set for store files (``model/rules.py``: each file by itself)
+applied to a change of a whole store: Git modes (``mode_refusal``) and the files
+together (attached blocks exist, labels unique per agent, no attached block
+deleted, no path where another's file or directory is: ``check_files``).
 
 Used by ``gitmem commit``, ``gitmem edit``, the pre-commit hook, the merge
 driver, pulls and clones, and by ``gitmem check`` on a whole tree, so all of
@@ -12,91 +11,33 @@ them refuse the same files with the same lines. Every problem is one line
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gitmem.errors import BadFileError, ValidationError
 from gitmem.git import safefs
-from gitmem.model import block as blockfmt
-from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import Block, block_path
 from gitmem.model.manifest import Agent, agent_path
-from gitmem.ops.view import SETTINGS, introduced, parse_settings
+from gitmem.model.rules import (
+    Files,
+    Lookup,
+    agent_id_of,
+    attachment_problems,
+    block_id_of,
+    classify,
+    key_line,
+    parse_file,
+)
+from gitmem.model.settings import SETTINGS, parse_settings
+from gitmem.ops.view import introduced
 
 if TYPE_CHECKING:
     from gitmem.git.commit import CommitId
     from gitmem.ops.view import View
 
-GITATTRIBUTES = ".gitattributes"
-# The only attributes a store may set: any other could switch off the block
-# merge for plain git (`* merge=union`, `-merge`), run a filter or re-encode files.
-OWN_ATTRIBUTES = ("blocks/**/*.md merge=gitmem", "agents/*.yaml merge=gitmem")
-MAX_ATTRIBUTES_BYTES = 4096  # gitmem's own take 55; room for comments
-GITIGNORE = ".gitignore"  # written by init; any content is harmless
-Files = Mapping[str, bytes | None]
-NOT_STORE_FILE = (
-    "not a block or an agent manifest "
-    "(a store holds blocks/<id>.md, agents/<id>.yaml and gitmem.yaml)"
-)
 REGULAR_FILE = 0o100644
 _GITLINK = 0o160000
 EXECUTABLE = 0o100755
-# A block or manifest lookup: the block, why its file is not valid, or None: no file.
-Lookup = Callable[[str], "Block | str | None"]
-
-
-def classify(path: str) -> tuple[str, str]:
-    """What ``path`` is in a store: ("block" | "agent", its id), ("settings" |
-    "attributes" | "ignore", ""), or ("stray", why it does not belong)."""
-    top, _, rest = path.partition("/")
-    if path == SETTINGS:
-        return "settings", ""
-    if path == GITATTRIBUTES:
-        return "attributes", ""
-    if path == GITIGNORE:
-        return "ignore", ""
-    if top not in ("blocks", "agents"):
-        return "stray", NOT_STORE_FILE
-    if not rest:
-        return "stray", f"should be a directory of {'blocks' if top == 'blocks' else 'manifests'}"
-    if top == "blocks":
-        if rest.endswith(".md"):
-            return "block", rest[: -len(".md")]
-        return "stray", "not a block: blocks/ holds only <block-id>.md files"
-    if rest.endswith(".yaml") and "/" not in rest:
-        return "agent", rest[: -len(".yaml")]
-    return "stray", "not an agent manifest: agents/ holds only <agent-id>.yaml files"
-
-
-def block_id_of(path: str) -> str | None:
-    """The block id a path under ``blocks/`` names, or None for any other path."""
-    role, name = classify(path)
-    return name if role == "block" else None
-
-
-def agent_id_of(path: str) -> str | None:
-    """The agent id a manifest path names, or None for any other path."""
-    role, name = classify(path)
-    return name if role == "agent" else None
-
-
-def parse_file(path: str, data: bytes, default_limit: int) -> Block | Agent | None:
-    """Check one store file by itself: a block or a manifest (returned parsed),
-    the settings, .gitattributes or .gitignore (None). Every rule that needs no other file
-    is here, with the line it names: every path that reads or writes files uses it."""
-    role, name = classify(path)
-    if role == "block":
-        return blockfmt.parse(data, block_id=name, path=path, default_limit=default_limit)
-    if role == "agent":
-        return manifestfmt.parse(data, agent_id=name, path=path)
-    if role == "settings":
-        parse_settings(data)
-    elif role == "attributes":
-        _check_attributes(data)
-    elif role == "stray":
-        raise ValidationError(f"{path}:1: {name}")
-    return None
 
 
 def mode_refusal(mode: int) -> str | None:
@@ -110,56 +51,6 @@ def mode_refusal(mode: int) -> str | None:
     return (
         safefs.refusal(mode) or f"has Git mode {mode:o}; blocks and manifests must be plain files"
     )
-
-
-def attachment_problems(
-    agent: Agent, data: bytes, lookup: Lookup
-) -> Iterator[tuple[int, str, tuple[str, ...]]]:
-    """(line, message, block ids) for each attachment of ``agent`` (its manifest
-    is ``data``) that names no block, or a second block with one label. A block
-    whose file is not valid is that file's problem, not the manifest's."""
-    labels: dict[str, str] = {}
-    for block_id in agent.block_ids:
-        found = lookup(block_id)
-        if found is None:
-            yield _item_line(data, block_id), f"block {block_id!r} does not exist", (block_id,)
-        elif isinstance(found, str):
-            continue
-        elif found.label in labels:
-            first = labels[found.label]
-            yield (
-                _item_line(data, block_id),
-                f"blocks {first!r} and {block_id!r} are both labelled {found.label!r}; "
-                "labels must be unique per agent",
-                (first, block_id),
-            )
-        else:
-            labels[found.label] = block_id
-
-
-def _check_attributes(data: bytes) -> None:
-    """``.gitattributes`` sets gitmem's own attributes and nothing else."""
-    if len(data) > MAX_ATTRIBUTES_BYTES:
-        raise ValidationError(
-            f"{GITATTRIBUTES}:1: {len(data)} bytes, more than the {MAX_ATTRIBUTES_BYTES} "
-            "allowed; it may only set gitmem's own attributes"
-        )
-    for number, line in enumerate(blockfmt.decode(data, GITATTRIBUTES).splitlines(), 1):
-        words = " ".join(line.split())
-        if words and not words.startswith("#") and words not in OWN_ATTRIBUTES:
-            raise ValidationError(
-                f"{GITATTRIBUTES}:{number}: {words!r} is not one of gitmem's own attributes "
-                f"({'; '.join(OWN_ATTRIBUTES)}), the only ones a store may set"
-            )
-
-
-def _item_line(data: bytes, item: str) -> int:
-    """The line of ``- item`` in a manifest's block list (of ``blocks:`` if it is
-    written another way, such as ``blocks: [a, b]``)."""
-    pattern = re.compile(rf"\s*-\s*(['\"]?){re.escape(item)}\1\s*(#.*)?")
-    lines = data.decode("utf-8", "replace").split("\n")
-    found = (n for n, line in enumerate(lines, 1) if pattern.fullmatch(line))
-    return next(found, None) or _key_line(data, "blocks")
 
 
 def check_files(view: View, files: Files, *, partial: bool = True) -> dict[str, str]:
@@ -266,7 +157,7 @@ def _together(
         # A label this file changed: the problem is this file's (a missing
         # block is its manifest's).
         clash = (
-            f"{path}:{_key_line(files[path], 'label')}: in agent {holder.id!r}, {message}"
+            f"{path}:{key_line(files[path], 'label')}: in agent {holder.id!r}, {message}"
             for holder in holders
             for _, message, ids in attachment_problems(holder, b"", lookup_in(pending))
             if block_id in ids and len(ids) == 2
@@ -286,12 +177,6 @@ def _together(
             found[path] = f"{path}:{line}: {message}"
             break
     return found
-
-
-def _key_line(data: bytes | None, key: str) -> int:
-    """The line of a top-level ``key:`` in a file that parsed, for messages."""
-    lines = (data or b"").decode("utf-8", errors="replace").split("\n")
-    return next((i for i, line in enumerate(lines, 1) if line.startswith(f"{key}:")), 1)
 
 
 def check_incoming(view: View, files: Files, modes: Mapping[str, int]) -> dict[str, str]:

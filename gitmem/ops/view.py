@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Container, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -14,65 +13,19 @@ from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import Block, block_path
 from gitmem.model.ids import check_agent_id, check_block_id
 from gitmem.model.manifest import Agent, agent_path
-from gitmem.model.yamlmap import dump_mapping, load_mapping
+from gitmem.model.rules import block_id_of
+from gitmem.model.settings import SETTINGS, Settings, parse_settings
 
 if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
+    from gitmem.git.log import GitHistory
     from gitmem.git.repo import GitRepo
     from gitmem.git.snapshot import Snapshot
 
 T = TypeVar("T")
-SETTINGS = "gitmem.yaml"
-FORMAT = 1
-_BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 # How far back the commit that made a manifest bad is looked for: the walk
 # runs once per bad file a process finds, and a bad file is usually a recent
 # one (each step reads about four Git objects).
 ORIGIN_WALK = 300
-
-
-@dataclass(frozen=True)
-class Settings:
-    """``gitmem.yaml``. ``branch``: the store's branch, which agents read and write
-    whatever HEAD says (None in stores made before it was recorded)."""
-
-    format: int = FORMAT
-    default_limit: int = blockfmt.DEFAULT_LIMIT
-    branch: str | None = None
-
-    def dump(self) -> bytes:
-        values: dict[str, object] = {"format": self.format, "default_limit": self.default_limit}
-        if self.branch is not None:
-            values["branch"] = self.branch
-        return dump_mapping(values, what=SETTINGS).encode()
-
-
-def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
-    """``gitmem.yaml`` read and checked; ``branch``: the store's, which a change
-    may not move (agents would go on writing to another branch)."""
-    text = blockfmt.decode(data, SETTINGS)
-    blockfmt.check_markers(text, SETTINGS)
-    fm = load_mapping(
-        text,
-        path=SETTINGS,
-        first_line=1,
-        allowed=("format", "default_limit", "branch"),
-    )
-    settings = Settings(**fm.values)
-    for key, value in fm.values.items():
-        problem = _setting_problem(key, value)
-        if problem:
-            raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {problem}")
-    if branch is not None and settings.branch != branch:
-        raise ValidationError(
-            f"{SETTINGS}:{fm.line('branch')}: the store's branch is {branch} and stays so "
-            f"(agents write there); keep 'branch: {branch}'"
-        )
-    if settings.format > FORMAT:
-        raise ValidationError(
-            f"{SETTINGS}:{fm.line('format')}: store format {settings.format} is newer than "
-            f"this gitmem understands ({FORMAT}); upgrade gitmem"
-        )
-    return settings
 
 
 def pin_branch(repo: GitRepo) -> None:
@@ -93,31 +46,6 @@ def pin_branch(repo: GitRepo) -> None:
             f"{SETTINGS} names the store's branch {recorded}, and this repository has no "
             f"such branch; make it: git branch {recorded} <commit>"
         )
-
-
-def _setting_problem(key: str, value: object) -> str | None:
-    if key == "branch":
-        if isinstance(value, str) and _is_branch_name(value):
-            return None
-        return f"'branch' must be a Git branch name such as main, not {value!r}"
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return f"{key!r} must be a positive number"
-    if key == "default_limit" and value > blockfmt.MAX_LIMIT:
-        # A block's limit has this bound: a default above it would refuse every new block.
-        return f"'default_limit' is {value}, over the maximum of {blockfmt.MAX_LIMIT} characters"
-    return None
-
-
-def _is_branch_name(name: str) -> bool:
-    """A name git takes for a branch (``git check-ref-format``), in plain characters."""
-    return bool(
-        _BRANCH_CHARS.fullmatch(name)
-        and not name.startswith("-")
-        and ".." not in name
-        and all(
-            p and not p.startswith(".") and not p.endswith((".", ".lock")) for p in name.split("/")
-        )
-    )
 
 
 class ParseCache:
@@ -304,6 +232,22 @@ class View:
             seen[found.label] = block_id
 
 
+def block_history(repo: GitRepo) -> GitHistory:
+    """The store's history by block: which commits changed which block files."""
+    from gitmem.git.log import GitHistory
+
+    return GitHistory(repo, "blocks", _history_key)
+
+
+def _history_key(path: str) -> str | None:
+    """A block file's id; None for other files and names no block may have."""
+    block_id = block_id_of(path)
+    try:
+        return check_block_id(block_id) if block_id is not None else None
+    except ValidationError:
+        return None
+
+
 def introduced(snap: Snapshot, path: str) -> str:
     """`` (from commit C by AUTHOR)``: the commit that gave ``path`` what it holds
     at ``snap`` (a file, a link, ...); "" if nothing is there. A block's is the
@@ -312,16 +256,15 @@ def introduced(snap: Snapshot, path: str) -> str:
     file's is found by walking back while a parent holds the same, as
     ``git log -- path`` simplifies history."""
     from gitmem.git.commit import CommitId
-    from gitmem.git.log import GitHistory
 
     held = _object_at(snap, path)
     if held is None or snap.commit is None:
         return ""
-    history = GitHistory(snap.repo)
+    history = block_history(snap.repo)
     commit = snap.commit.decode()
-    if path.startswith("blocks/") and path.endswith(".md") and held[0] == 0o100644:
-        block_id = path[len("blocks/") : -len(".md")]
-        changed = next(history.block_revisions(block_id, commit), None)
+    block_id = _history_key(path)
+    if block_id is not None and held[0] == 0o100644:
+        changed = next(history.revisions(block_id, commit), None)
         if changed is not None and changed[1] == held[1]:
             commit = changed[0]
             return f" (from commit {commit[:12]} by {history.entry(commit).author})"

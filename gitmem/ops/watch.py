@@ -455,7 +455,7 @@ def _observe(
                 saved(name)
             elif gone and name.startswith(inside):
                 # An editor closed the file: what operations left to its buffer
-                # can be brought up to date now (see gitcheckout).
+                # can be brought up to date now (see git/checkout.py).
                 locked = locked_file(name)
                 if locked is not None and is_store_file(locked):
                     saved(locked)

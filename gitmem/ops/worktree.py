@@ -24,9 +24,10 @@ from gitmem.git.state import read_state
 from gitmem.git.worktree import FileState, file_states
 from gitmem.model.block import block_path
 from gitmem.model.merge import Merged, Strategy, merge_file
+from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.ops.oplog import edit_ops
 from gitmem.ops.store import Store, Write
-from gitmem.ops.validate import agent_id_of, block_id_of, check_files
+from gitmem.ops.validate import check_files
 from gitmem.ops.view import View
 
 DIRS = ("blocks", "agents")
