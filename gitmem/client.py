@@ -8,12 +8,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gitmem.model.block import Block
+from gitmem.model.block import UNSET, Block, Unset
 from gitmem.model.manifest import Agent
 from gitmem.ops.data import data_dir, store_files
 from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History, HistoryEntry
 from gitmem.ops.memory import Memory
-from gitmem.ops.store import UNSET, Store
+from gitmem.ops.store import Store
 
 if TYPE_CHECKING:  # loaded on use: most commands need neither
     from gitmem.git.remote import Progress
@@ -256,15 +256,16 @@ class Blocks:
         self,
         block_id: str,
         *,
-        value: str = UNSET,
-        description: str | None = UNSET,
-        limit: int = UNSET,
-        read_only: bool = UNSET,
-        label: str = UNSET,
-        metadata: Mapping[str, Any] | None = UNSET,
+        value: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        limit: int | Unset = UNSET,
+        read_only: bool | Unset = UNSET,
+        label: str | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset | None = UNSET,
         if_version: str | None = None,
     ) -> Block:
-        """Change the given fields; with ``if_version``, only if the block is still at it."""
+        """Change the given fields (``UNSET``: left as they are); with ``if_version``,
+        only if the block is still at it."""
         return self._store.update_block(
             block_id,
             if_version=if_version,

@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from gitmem.errors import ConflictError, CorruptError, GitmemError
+
+if TYPE_CHECKING:  # loaded by the commands that use it: it imports dulwich
+    from gitmem.client import Client
 
 EXIT_CONFLICT = 3
 
@@ -96,15 +99,17 @@ class _Group(click.Group):
             _internal_error(e)
 
 
-def client_of(ctx: click.Context) -> Any:
+def client_of(ctx: click.Context) -> Client:
+    """The command's client, opened on first use and closed when the command ends."""
     from gitmem.client import Client
 
     root = ctx.find_root()
     obj = root.obj
-    if obj.get("client") is None:
+    client = obj.get("client")
+    if not isinstance(client, Client):
         client = obj["client"] = root.with_resource(Client(obj["path"]))
         root.call_on_close(lambda: _warn(client.skipped(), root.meta.get("gitmem.error", "")))
-    return obj["client"]
+    return client
 
 
 def _warn(skipped: list[str], error: str) -> None:

@@ -6,7 +6,8 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from gitmem.errors import LimitExceededError, ValidationError
 from gitmem.model.ids import check_block_id
@@ -29,6 +30,15 @@ KEYS = ("label", "description", "limit", "read_only", "metadata")
 # wrote "<<<<<<<" above it too.
 _MARKER = re.compile(r"^(?:<{7}|\|{7}|>{7})(?: |$)", re.MULTILINE)
 UNRESOLVED = "unresolved conflict (<<<<<<< ... >>>>>>> lines); resolve it first"
+
+
+class Unset(Enum):
+    """The type of ``UNSET``: a field not given to an update, where None can be a real value."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from gitmem.git.repo import BRANCH, GitRepo, find_root
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
-from gitmem.model.block import Block, block_path
+from gitmem.model.block import UNSET, Block, Unset, block_path
 from gitmem.model.ids import check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import OWN_ATTRIBUTES
@@ -38,7 +38,6 @@ GITIGNORE = """\
 *.tmp
 4913
 """
-UNSET: Any = object()  # "not given" for update(), where None can be a real value
 Files = dict[str, bytes | None]
 
 
@@ -194,12 +193,17 @@ class Store:
         op: str = "update_block",
         author: Identity | None = None,
         agent: str | None = None,
-        **fields: Any,
+        value: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        limit: int | Unset = UNSET,
+        read_only: bool | Unset = UNSET,
+        label: str | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset | None = UNSET,
     ) -> Block:
-        """Change any of value, description, limit, read_only, label, metadata."""
-        unknown = set(fields) - {"value", *blockfmt.KEYS}
-        if unknown:
-            raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a block")
+        """Change the fields given (the others are UNSET); None clears a description
+        or the metadata."""
+        description = "" if description is None else description
+        metadata = {} if metadata is None else metadata
 
         def build(view: View) -> tuple[Write, Block]:
             old = view.block(block_id)
@@ -208,12 +212,18 @@ class Store:
                     f"block {block_id!r} changed: you read version {if_version}, "
                     f"it is now {old.version}"
                 )
-            given = {k: v for k, v in fields.items() if v is not UNSET}
-            if "description" in given and given["description"] is None:
-                given["description"] = ""
-            if "metadata" in given and given["metadata"] is None:
-                given["metadata"] = {}
-            new = blockfmt.check(replace(old, **given, version=None))
+            new = blockfmt.check(
+                replace(
+                    old,
+                    value=_given(value, old.value),
+                    description=_given(description, old.description),
+                    limit=_given(limit, old.limit),
+                    read_only=_given(read_only, old.read_only),
+                    label=_given(label, old.label),
+                    metadata=_given(metadata, old.metadata),
+                    version=None,
+                )
+            )
             if new.label != old.label:
                 for holder in view.holders(block_id):
                     view.check_labels(holder, {block_id: new})
@@ -335,6 +345,10 @@ class Store:
             return _write_manifest(new, f"{block_id} from {agent_id}", block_id), new
 
         return self.transact(build, op="detach", agent=agent_id)
+
+
+def _given(new: T | Unset, old: T) -> T:
+    return old if isinstance(new, Unset) else new
 
 
 def _new_block(view: View, block_id: str, spec: Mapping[str, Any]) -> Block:
