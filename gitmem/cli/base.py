@@ -151,11 +151,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A version is a blob id; anything else is a typo (exit 2), not a conflict (exit 3)."""
-    from gitmem.git.objects import is_object_id
+    from gitmem.client import Client
 
     if value is None:
         return None
-    if not is_object_id(value.lower()):
+    if not Client.is_version(value.lower()):
         raise click.BadParameter(
             f"{value!r} is not a block version (40 hex digits, as 'blocks show --json' prints)"
         )

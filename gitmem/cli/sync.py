@@ -53,8 +53,8 @@ def _progress(quiet: bool) -> Iterator[Callable[[bytes], None] | None]:
 def _conflicts_reported(as_json: bool) -> Iterator[None]:
     """With --json, a conflict is JSON on stdout too: the error's first line
     and each conflicting hunk (path, where, base, ours, theirs); exit 3."""
+    from gitmem import MergeConflict
     from gitmem.errors import ConflictError
-    from gitmem.ops.sync import MergeConflict
 
     try:
         yield
