@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitmem.model.block import UNSET, Block, Unset
 from gitmem.model.manifest import Agent
@@ -237,7 +237,7 @@ class Blocks:
         description: str | None = None,
         limit: int | None = None,
         read_only: bool = False,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         id: str | None = None,
     ) -> Block:
         """Create a block; its id is ``id`` or made from the label."""
@@ -286,7 +286,7 @@ class Blocks:
         limit: int | Unset = UNSET,
         read_only: bool | Unset = UNSET,
         label: str | Unset = UNSET,
-        metadata: Mapping[str, Any] | Unset | None = UNSET,
+        metadata: Mapping[str, object] | Unset | None = UNSET,
         if_version: str | None = None,
     ) -> Block:
         """Change the given fields (``UNSET``: left as they are); with ``if_version``,
@@ -332,9 +332,9 @@ class Agents:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        memory_blocks: Iterable[Mapping[str, object]] | None = (),
         block_ids: Iterable[str] | None = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Agent:
         """Create an agent; ``memory_blocks`` become its own blocks ``<agent-id>/<label>``."""
         return self._store.create_agent(

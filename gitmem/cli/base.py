@@ -11,14 +11,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar, overload
 
 import click
 
 from gitmem.errors import ConflictError, CorruptError, GitmemError
 
-if TYPE_CHECKING:  # loaded by the commands that use it: it imports dulwich
-    from gitmem.client import Client
+if TYPE_CHECKING:
+    from click.decorators import FC
+
+    from gitmem.client import Client  # loaded by the commands that use it
+    from gitmem.model.block import Block
+
+T = TypeVar("T")
 
 EXIT_CONFLICT = 3
 
@@ -52,9 +57,7 @@ class _Group(click.Group):
     (``lazy``: name -> (summary, modules in gitmem.cli)), and turns gitmem errors
     into one line and an exit code."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy: dict[str, tuple[str, tuple[str, ...]]] = {}
+    lazy: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}  # there is one top group
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -77,7 +80,7 @@ class _Group(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ConflictError as e:
@@ -119,11 +122,11 @@ def _warn(skipped: list[str], error: str) -> None:
         click.echo(f"warning: skipped {problem}; fix the file, then gitmem commit", err=True)
 
 
-def _json(value: Any) -> str:
+def _json(value: object) -> str:
     import dataclasses
     import json
 
-    def plain(v: Any) -> Any:
+    def plain(v: object) -> object:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return dataclasses.asdict(v)
         return str(v)
@@ -131,17 +134,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=plain)
 
 
-def output(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+@overload
+def output(value: list[T], as_json: bool, text: Callable[[T], str]) -> None: ...
+@overload
+def output(value: T, as_json: bool, text: Callable[[T], str]) -> None: ...
+def output(value: T | list[T], as_json: bool, text: Callable[[T], str]) -> None:
     """Print ``value`` (one item or a list) as JSON, or as ``text`` of each item."""
     if as_json:
         click.echo(_json(value))
         return
-    for item in value if isinstance(value, list) else [value]:
+    items: list[T] = value if isinstance(value, list) else [value]
+    for item in items:
         line = text(item)
         click.echo(line, nl=not line.endswith("\n"))
 
 
-def block_line(b: Any) -> str:
+def block_line(b: Block) -> str:
     flags = " read-only" if b.read_only else ""
     return f"{b.id}\t{b.label}\t{len(b.value)}/{b.limit}{flags}"
 
@@ -194,7 +202,7 @@ def read_text(source: Path | None) -> str:
     return decode(data, name)
 
 
-def value_options(f: Callable[..., Any]) -> Callable[..., Any]:
+def value_options(f: FC) -> FC:
     f = click.option(
         "--value-file",
         type=click.Path(dir_okay=False, path_type=Path),

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.git import fsck as gitcheck
@@ -66,7 +65,7 @@ class Checked:
     agents: dict[str, Agent] = field(default_factory=dict)
 
 
-Parses = dict[tuple[Any, ...], Any]
+Parses = dict[tuple[str, bytes, int], Block | Agent | None]  # by (path, data, default limit)
 
 
 def check_files(files: Iterable[StoreFile], cache: Parses | None = None) -> Checked:

@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.git.commit import Change, CommitId, Identity
@@ -55,7 +55,7 @@ class Write:
     agent: str | None = None
     subject: str | None = None
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
-    args: Mapping[str, Any] | None = None
+    args: Mapping[str, object] | None = None
 
 
 class Store:
@@ -159,7 +159,7 @@ class Store:
         description: str | None = None,
         limit: int | None = None,
         read_only: bool = False,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         block_id: str | None = None,
     ) -> Block:
         if block_id is not None:
@@ -198,7 +198,7 @@ class Store:
         limit: int | Unset = UNSET,
         read_only: bool | Unset = UNSET,
         label: str | Unset = UNSET,
-        metadata: Mapping[str, Any] | Unset | None = UNSET,
+        metadata: Mapping[str, object] | Unset | None = UNSET,
     ) -> Block:
         """Change the fields given (the others are UNSET); None clears a description
         or the metadata."""
@@ -257,9 +257,9 @@ class Store:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        memory_blocks: Iterable[Mapping[str, object]] | None = (),
         block_ids: Iterable[str] | None = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Agent:
         if name is not None:
             check_agent_id(name)
@@ -351,22 +351,11 @@ def _given(new: T | Unset, old: T) -> T:
     return old if isinstance(new, Unset) else new
 
 
-def _new_block(view: View, block_id: str, spec: Mapping[str, Any]) -> Block:
+def _new_block(view: View, block_id: str, spec: Mapping[str, object]) -> Block:
     clash = view.path_clash(block_path(block_id))
     if clash:
         raise ValidationError(f"block id {block_id!r} cannot be used: {clash}")
-    limit = spec.get("limit")
-    return blockfmt.check(
-        Block(
-            id=block_id,
-            label=spec.get("label"),  # type: ignore[arg-type]  # checked just below
-            value=spec.get("value") or "",
-            description=spec.get("description") or "",
-            limit=view.settings.default_limit if limit is None else limit,
-            read_only=spec.get("read_only", False),
-            metadata=spec.get("metadata") or {},
-        )
-    )
+    return blockfmt.from_fields(block_id, spec, default_limit=view.settings.default_limit)
 
 
 def _write_block(block: Block) -> tuple[Write, Block]:
