@@ -65,6 +65,16 @@ def test_the_layers_hold() -> None:
             "from gitmem.mcp import tools",
             "gitmem.client is not allowed to import gitmem.mcp",
         ),
+        (
+            "cli/check.py",
+            "from gitmem.ops import check",
+            "gitmem.cli is not allowed to import gitmem.ops",
+        ),
+        (
+            "cli/hooks.py",
+            "from gitmem.git import repo",
+            "gitmem.cli is not allowed to import gitmem.git",
+        ),
     ],
 )
 def test_an_import_across_a_layer_fails_the_check(
