@@ -99,3 +99,14 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_readme_mentions_every_command() -> None:
     for name in main.list_commands(click.Context(main)):
         assert f"gitmem {name}" in README, f"README does not mention 'gitmem {name}'"
+
+
+def test_the_command_index_summaries_are_the_commands_own() -> None:
+    """``gitmem --help`` lists the summaries in gitmem/cli/__init__.py, so as not to
+    import every command; each must be the first sentence of its command's help."""
+    ctx = click.Context(main)
+    for name, (summary, _) in main.lazy.items():
+        command = main.get_command(ctx, name)
+        assert command is not None
+        own = command.get_short_help_str(limit=1000)
+        assert summary == own, f"gitmem/cli/__init__.py: the summary of {name} is now {own!r}"

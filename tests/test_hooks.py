@@ -287,6 +287,23 @@ def test_the_merge_driver_refuses_a_result_with_a_conflict_marker(tmp_path: Path
     assert ours.read_bytes() == b"---\nlabel: notes\nlimit: 20\n---\nabc\n<<<<<<< yours\n"
 
 
+def test_the_merge_driver_exits_3_on_conflicts_as_its_help_says(tmp_path: Path) -> None:
+    done, ours = merge_driver(
+        tmp_path,
+        b"---\nlabel: notes\n---\nSupport hours: 08:00-18:00\n",
+        b"---\nlabel: notes\n---\nSupport hours: 09:00-17:00\n",
+        b"---\nlabel: notes\n---\nSupport hours: 07:00-19:00\n",
+    )
+    help_text = CliRunner().invoke(main, ["merge-driver", "--help"]).output
+
+    assert done.exit_code == 3
+    assert done.stderr.endswith(
+        "Error: blocks/notes.md: conflicts left between <<<<<<< and >>>>>>> markers\n"
+    )
+    assert "<<<<<<< ours\nSupport hours: 09:00-17:00\n=======\n" in ours.read_text()
+    assert "Conflicts leave markers in OURS and exit 3" in " ".join(help_text.split())
+
+
 @pytest.mark.parametrize("name", ["post-checkout", "../pre-commit"])
 def test_unknown_hooks_are_refused(client: gitmem.Client, name: str) -> None:
     done = CliRunner().invoke(main, ["-C", str(client.path), "hook", name])

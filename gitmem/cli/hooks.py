@@ -39,9 +39,11 @@ def hooks_install(ctx: click.Context) -> None:
 @click.argument("args", nargs=-1)
 @click.pass_context
 def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
-    """Run the check of git hook NAME (what the installed hook scripts call):
-    pre-commit and pre-merge-commit refuse invalid blocks and manifests, and
-    copies older than the branch; reference-transaction refuses to stash them.
+    """Run a git hook's check (what installed hooks call).
+
+    The check of git hook NAME: pre-commit and pre-merge-commit refuse invalid
+    blocks and manifests, and copies older than the branch; reference-transaction
+    refuses to stash them.
 
     \b
     Example:
@@ -72,8 +74,11 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
 @click.argument("path")
 @click.pass_context
 def merge_driver(ctx: click.Context, base: Path, ours: Path, theirs: Path, path: str) -> None:
-    """Merge a block or manifest for git (merge.gitmem.driver runs it with
-    %O %A %B %P): the result goes into OURS; conflicts leave markers and exit 1.
+    """Merge a block or manifest for git.
+
+    merge.gitmem.driver runs it with %O %A %B %P: the result goes into OURS.
+    Conflicts leave markers in OURS and exit 3; a merged file that is not valid
+    exits 1.
 
     \b
     Example:
