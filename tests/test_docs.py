@@ -28,8 +28,10 @@ import click
 import pytest
 
 from gitmem.cli import main
+from gitmem.cli.docs import COMMAND, reference
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
 
 # An optional <!-- note --> on the line before the fence, the block, its first line.
 SH_BLOCK = re.compile(r"^(?:<!-- (?P<note>.*?) -->\n)?```sh\n(?P<code>.*?)^```$", re.S | re.M)
@@ -99,6 +101,12 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_readme_mentions_every_command() -> None:
     for name in main.list_commands(click.Context(main)):
         assert f"gitmem {name}" in README, f"README does not mention 'gitmem {name}'"
+
+
+def test_the_cli_reference_is_what_the_commands_help_says_now() -> None:
+    checked_in = (ROOT / "docs/cli.md").read_text()
+    assert checked_in == reference(), f"docs/cli.md is out of date: run {COMMAND}"
+    assert "[docs/cli.md](docs/cli.md)" in README
 
 
 def test_the_command_index_summaries_are_the_commands_own() -> None:
