@@ -1,4 +1,5 @@
-"""``gitmem hooks install``, and what git runs: ``gitmem hook`` and ``gitmem merge-driver``."""
+"""``gitmem hooks install``/``uninstall``, and what git runs: ``gitmem hook`` and
+``gitmem merge-driver``."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def hooks() -> None:
 @hooks.command("install")
 @click.pass_context
 def hooks_install(ctx: click.Context) -> None:
-    """Install the pre-commit hooks and the block-aware merge driver in this store
-    (gitmem init does it; run it again after moving gitmem to another Python).
+    """Install gitmem's hooks and merge driver in this store.
+
+    The pre-commit hooks and the block-aware merge driver: gitmem init does it;
+    run it again after moving gitmem to another Python. A hook that was there
+    before is kept as <hook>.legacy and runs first.
 
     \b
     Example:
@@ -31,6 +35,25 @@ def hooks_install(ctx: click.Context) -> None:
 
     with Client(ctx.obj["path"]) as client:
         for line in client.hooks.install():
+            click.echo(line)
+
+
+@hooks.command("uninstall")
+@click.pass_context
+def hooks_uninstall(ctx: click.Context) -> None:
+    """Remove gitmem's hooks and merge driver from this store.
+
+    A hook that was there before gitmem (kept as <hook>.legacy) is put back; hooks
+    that are not gitmem's are left alone. Running it again is harmless.
+
+    \b
+    Example:
+      gitmem hooks uninstall
+    """
+    from gitmem.client import Client
+
+    with Client(ctx.obj["path"]) as client:
+        for line in client.hooks.uninstall():
             click.echo(line)
 
 
