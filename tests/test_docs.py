@@ -43,10 +43,13 @@ def sh_blocks() -> list[Any]:
     for m in SH_BLOCK.finditer(README):
         line = README.count("\n", 0, m.start("code")) + 1
         note = m["note"] or ""
-        marks = []
+        marks, setup = [], ""
         if note.startswith("not run:"):
             marks.append(pytest.mark.skip(reason=f"README.md:{line}: {note}"))
-        setup = note.removeprefix("run after:").strip() if note.startswith("run after:") else ""
+        elif note.startswith("run after:"):
+            setup = note.removeprefix("run after:").strip()
+        elif note:
+            raise ValueError(f"README.md:{line - 2}: say 'not run: WHY' or 'run after: COMMANDS'")
         found.append(pytest.param(setup, m["code"], line, id=f"README.md:{line}", marks=marks))
     return found
 
