@@ -74,6 +74,7 @@ def script(setup: str, code: str, first: int) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.slow  # a dozen gitmem and git processes a block
 @pytest.mark.parametrize(("setup", "code", "line"), sh_blocks())
 def test_readme_shell_example_runs(tmp_path: Path, setup: str, code: str, line: int) -> None:
     env = {
