@@ -22,7 +22,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -38,12 +37,15 @@ SH_BLOCK = re.compile(r"^(?:<!-- (?P<note>.*?) -->\n)?```sh\n(?P<code>.*?)^```$"
 EXPECTED_EXIT = re.compile(r"#.*\(exit (\d+)\)")
 
 
-def sh_blocks() -> list[Any]:
-    found = []
+def sh_blocks() -> list[object]:
+    """Each sh block as pytest parameters: the setup its note asks for, its code
+    and its first line in README.md."""
+    found: list[object] = []
     for m in SH_BLOCK.finditer(README):
         line = README.count("\n", 0, m.start("code")) + 1
         note = m["note"] or ""
-        marks, setup = [], ""
+        marks: list[pytest.MarkDecorator] = []
+        setup = ""
         if note.startswith("not run:"):
             marks.append(pytest.mark.skip(reason=f"README.md:{line}: {note}"))
         elif note.startswith("run after:"):

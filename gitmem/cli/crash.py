@@ -23,7 +23,10 @@ _TRACKER_LABELS = ("issues", "bugs", "bug tracker", "tracker")
 def report(exc: BaseException) -> str:
     """Write a crash report for ``exc``; return what to print, for the person."""
     summary = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
-    found = versions()
+    try:
+        found = versions()
+    except Exception as e:  # what reports a bug must not fail on one
+        found = f"versions unknown: {type(e).__name__}"
     try:
         fd, path = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:

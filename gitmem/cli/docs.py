@@ -12,8 +12,7 @@ from pathlib import Path
 
 import click
 
-import gitmem.cli
-from gitmem.cli.base import main
+from gitmem.cli import main
 
 # Help is wrapped to this many columns whatever the terminal, so the file is the
 # same on every machine.
@@ -21,9 +20,7 @@ WIDTH = 80
 COMMAND = "python -m gitmem.cli.docs docs/cli.md"
 
 
-def commands(
-    ctx: click.Context | None = None,
-) -> Iterator[tuple[str, click.Context]]:
+def commands(ctx: click.Context | None = None) -> Iterator[tuple[str, click.Context]]:
     """Every command and group, as its words (``gitmem blocks show``) and a context
     to render its help in, loading the lazily registered ones."""
     if ctx is None:
@@ -39,7 +36,6 @@ def commands(
 
 def reference() -> str:
     """docs/cli.md as the commands' help makes it now."""
-    assert gitmem.cli.main is main  # the lazy command table is filled in
     helps = [(path, ctx.command.get_help(ctx)) for path, ctx in commands()]
     lines = [
         "# gitmem command reference",
