@@ -30,7 +30,7 @@ from gitmem.git.editors import Version
 from gitmem.git.index import TAKING, Entries, read_index
 from gitmem.git.lock import STALE_SECONDS, flocked, identity, with_git_lock
 from gitmem.git.objects import LooseObjects, is_object_id
-from gitmem.git.snapshot import Snapshot, changed_paths
+from gitmem.git.snapshot import Snapshot, diff
 from gitmem.git.tree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
@@ -169,6 +169,18 @@ class GitRepo:
         self._remember(sha, tree)
         return tree
 
+    def raw_tree(self, sha: ObjectID) -> bytes:
+        """The contents of tree ``sha`` as git stores them, unparsed (see ``tree.diff_trees``)."""
+        with self._cache_lock:
+            tree = self._trees.get(sha)
+        if tree is not None:
+            return tree.raw()
+        with self._reading(sha):
+            kind, raw = self._loose.read(sha) or self._git.object_store.get_raw(sha)
+        if kind != Tree.type_num:
+            raise CorruptError(f"Git object {sha.decode()} is not a tree")
+        return bytes(raw)
+
     def _remember(self, sha: ObjectID, tree: RawTree) -> None:
         with self._cache_lock:
             self._trees[sha] = tree
@@ -181,18 +193,24 @@ class GitRepo:
     def object(self, sha: ObjectID, kind: type[ObjT]) -> ObjT:
         """The object ``sha``, which must be a ``kind``; CorruptError if it is missing,
         damaged or of another kind (a repository can arrive broken, e.g. by a pull)."""
-        try:
+        with self._reading(sha):
             obj = self._git.object_store[sha]
-        except KeyError:
-            raise CorruptError(f"Git object {sha.decode()} is missing") from None
-        except (FileFormatException, ChecksumMismatch, zlib.error) as e:
-            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
         if not isinstance(obj, kind):
             raise CorruptError(
                 f"Git object {sha.decode()} is a {obj.type_name.decode()}, not a "
                 f"{kind.type_name.decode()}"
             )
         return obj
+
+    @staticmethod
+    @contextmanager
+    def _reading(sha: ObjectID) -> Iterator[None]:
+        try:
+            yield
+        except KeyError:
+            raise CorruptError(f"Git object {sha.decode()} is missing") from None
+        except (FileFormatException, ChecksumMismatch, zlib.error) as e:
+            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
 
     def use_branch(self, name: str) -> None:
         """Read and write ``refs/heads/<name>`` from now on, whatever HEAD says
@@ -516,4 +534,4 @@ class GitRepo:
         head = self.head()
         if start and head and start != head and self.checks_out():
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
-            self._checkout.update(old, new, list(changed_paths(self, old.tree, new.tree)))
+            self._checkout.update(old, new, [path for path, _, _ in diff(old, new)])
