@@ -37,6 +37,7 @@ from gitmem.git.lock import flocked, with_git_lock
 from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import FileEntry, Snapshot, diff
 from gitmem.git.tree import EMPTY
+from gitmem.git.walk import is_ancestor
 
 Progress = Callable[[bytes], None]
 HEADS = "refs/heads/"
@@ -238,7 +239,7 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
         old = refs.get(Ref(remote.ref))
         if old == head:
             verdict.append("up to date")
-        elif old is not None and not contains(repo, head, old):
+        elif old is not None and not is_ancestor(repo, old, head):
             verdict.append("moved")
         else:
             return {Ref(remote.ref): head}
@@ -270,7 +271,7 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
         # Some servers (dulwich's own) report success when their compare-and-swap
         # failed: believe the remote's ref, not the report.
         now = client.get_refs(path.encode()).refs.get(Ref(remote.ref))
-        if now != head and (now is None or not contains(repo, now, head)):
+        if now != head and (now is None or not is_ancestor(repo, head, now)):
             raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
         if isinstance(client, LocalGitClient):
             _name_head(path, remote)
@@ -343,13 +344,6 @@ def merge_base(repo: GitRepo, ours: ObjectID, theirs: ObjectID) -> ObjectID | No
     """The best common ancestor of two commits (None: unrelated histories)."""
     found = find_merge_base(repo.git, [ours, theirs])
     return found[0] if found else None
-
-
-def contains(repo: GitRepo, commit: ObjectID, other: ObjectID) -> bool:
-    """Whether ``other`` is ``commit`` or one of its ancestors."""
-    if other not in repo.git.object_store:
-        return False
-    return merge_base(repo, commit, other) == other
 
 
 def count_commits(repo: GitRepo, new: ObjectID, old: ObjectID | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import stat
 
-from dulwich.graph import can_fast_forward
+from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
 
 from gitmem.git.commit import CommitId, LogEntry
@@ -44,10 +44,17 @@ def first_parents(repo: GitRepo, old: CommitId, new: CommitId) -> list[LogEntry]
 
 
 def is_ancestor(repo: GitRepo, old: CommitId, new: CommitId) -> bool:
-    """Whether ``old`` is in the history of ``new`` (the branch moved forward)."""
+    """Whether ``old`` is ``new`` or in its history (``git merge-base --is-ancestor``);
+    False if the repository does not have it (history was rewritten and collected).
+
+    Not dulwich's can_fast_forward: it stops at commits older than ``old``, so
+    one made on a machine whose clock was behind hides the way back to it.
+    """
+    if old == new:
+        return True
     try:
-        return bool(can_fast_forward(repo.git, old, new))
-    except KeyError:  # ``old`` is gone: history was rewritten and collected
+        return find_merge_base(repo.git, [new, old]) == [old]
+    except KeyError:
         return False
 
 
