@@ -10,6 +10,9 @@ import click
 
 from gitmem.cli.base import client_of, json_option, main, output
 from gitmem.errors import ConflictError, ValidationError
+from gitmem.model.ids import DIRS
+from gitmem.model.rules import GITATTRIBUTES
+from gitmem.model.settings import SETTINGS
 
 
 def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None:
@@ -25,7 +28,7 @@ def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None
         rel = Path(os.path.relpath(os.path.normpath(here / given), root)).as_posix()
         if rel.startswith("../") or rel == "..":
             raise click.BadParameter(f"{given} is outside the store {root}", param_hint="PATH")
-        if rel.split("/")[0] not in (".", "blocks", "agents", "gitmem.yaml", ".gitattributes"):
+        if rel.split("/")[0] not in (".", *DIRS, SETTINGS, GITATTRIBUTES):
             raise click.BadParameter(
                 f"{given} is not a block or a manifest (blocks/<id>.md, agents/<id>.yaml)",
                 param_hint="PATH",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitmem.errors import LimitExceededError, ValidationError
-from gitmem.model.ids import check_block_id
+from gitmem.model.ids import block_path, check_block_id
 from gitmem.model.yamlmap import Located, dump_mapping, load_mapping
 
 DEFAULT_LIMIT = 20000
@@ -47,10 +47,6 @@ class Block:
     @property
     def path(self) -> str:
         return block_path(self.id)
-
-
-def block_path(block_id: str) -> str:
-    return f"blocks/{block_id}.md"
 
 
 def check(block: Block) -> Block:

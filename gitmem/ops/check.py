@@ -22,6 +22,7 @@ from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model.block import Block
+from gitmem.model.ids import DIRS
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import GITATTRIBUTES, attachment_problems, classify, parse_file
 from gitmem.model.settings import SETTINGS, Settings, parse_settings
@@ -170,7 +171,7 @@ def disk_files(root: Path, modes: bool = True) -> Iterator[StoreFile]:
     Editors' temporary and backup files (``.x.md.swp``, ``x.md~``, ``#x.md#``,
     vim's ``4913`` probe, anything hidden) are not store files and are skipped.
     """
-    for top in (SETTINGS, GITATTRIBUTES, "blocks", "agents"):
+    for top in (SETTINGS, GITATTRIBUTES, *DIRS):
         for path, mode in safefs.walk(root, top):
             parts = path.split("/")
             if any(_editor_file(part) for part in parts[1:]):

@@ -16,8 +16,8 @@ from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.log import parse_date
 from gitmem.git.objects import blob_id
 from gitmem.model import block as blockfmt
-from gitmem.model.block import Block, block_path
-from gitmem.model.ids import check_agent_id, check_block_id
+from gitmem.model.block import Block
+from gitmem.model.ids import block_path, check_agent_id, check_block_id
 from gitmem.ops.store import Store, Write
 from gitmem.ops.view import View, block_history
 

@@ -21,7 +21,8 @@ from gitmem.errors import (
 )
 from gitmem.git.commit import agent_identity
 from gitmem.model import block as blockfmt
-from gitmem.model.block import Block, block_path
+from gitmem.model.block import Block
+from gitmem.model.ids import block_path
 from gitmem.ops.store import Store, Write
 from gitmem.ops.view import View
 

@@ -15,8 +15,8 @@ from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import diff
 from gitmem.model import block as blockfmt
+from gitmem.model.ids import block_id_of
 from gitmem.model.replay import Op, classify
-from gitmem.model.rules import block_id_of
 
 MERGED_BY_PULL = "pull"  # a merge gitmem made by replaying: its effect is its parents' ops
 # How far back a person's copy's version is looked for, under the store lock:

@@ -15,8 +15,8 @@ from gitmem.git.repo import BRANCH, GitRepo, find_root
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
-from gitmem.model.block import Block, block_path
-from gitmem.model.ids import check_agent_id, check_block_id, slug
+from gitmem.model.block import Block
+from gitmem.model.ids import DIRS, block_id_of, block_path, check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import OWN_ATTRIBUTES
 from gitmem.model.settings import SETTINGS, Settings
@@ -91,7 +91,7 @@ class Store:
         content.update(files or {})
         for name in content:
             if name not in (SETTINGS, ".gitattributes", ".gitignore") and not name.startswith(
-                ("blocks/", "agents/")
+                tuple(f"{top}/" for top in DIRS)
             ):
                 raise ValidationError(f"{name}: not a block or an agent manifest")
         found = check_files(StoreFile(name, data) for name, data in content.items())
@@ -308,7 +308,7 @@ class Store:
                             "detach it there first"
                         )
                     files[block_path(owned)] = None
-            deleted = tuple(p[len("blocks/") : -len(".md")] for p in files if p != agent.path)
+            deleted = tuple(b for b in map(block_id_of, files) if b is not None)
             return Write(files, agent_id, deleted), None
 
         self.transact(build, op="delete_agent", agent=agent_id)

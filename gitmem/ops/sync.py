@@ -35,8 +35,8 @@ from gitmem.git.objects import blob_id
 from gitmem.git.remote import Progress, PushRejected, Remote
 from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import FileEntry, Snapshot
+from gitmem.model.ids import agent_id_of, block_id_of
 from gitmem.model.merge import Merged, Strategy, merge_file
-from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.model.settings import SETTINGS
 from gitmem.ops import hooks
 from gitmem.ops.oplog import side_ops

@@ -34,10 +34,10 @@ from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.editors import locked_file
 from gitmem.git.objects import is_object_id
 from gitmem.git.state import read_state
-from gitmem.model.ids import check_agent_id
+from gitmem.model.ids import DIRS, check_agent_id
 from gitmem.ops.events import Event, Report, events
 from gitmem.ops.store import Store
-from gitmem.ops.worktree import DIRS, GitAtWork, commit_changed, is_store_file, status
+from gitmem.ops.worktree import GitAtWork, commit_changed, is_store_file, status
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver

@@ -22,15 +22,13 @@ from gitmem.git.editors import Version
 from gitmem.git.objects import blob_id, is_object_id
 from gitmem.git.state import read_state
 from gitmem.git.worktree import FileState, file_states
-from gitmem.model.block import block_path
+from gitmem.model.ids import DIRS, agent_id_of, block_id_of, block_path
 from gitmem.model.merge import Merged, Strategy, merge_file
-from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.ops.oplog import edit_ops
 from gitmem.ops.store import Store, Write
 from gitmem.ops.validate import check_files
 from gitmem.ops.view import View
 
-DIRS = ("blocks", "agents")
 NOT_ON_DISK = "not on disk"  # an Edit that did not come from the working tree
 
 
