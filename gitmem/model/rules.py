@@ -23,6 +23,7 @@ GITATTRIBUTES = ".gitattributes"
 # The only attributes a store may set: any other could switch off the block
 # merge for plain git (`* merge=union`, `-merge`), run a filter or re-encode files.
 OWN_ATTRIBUTES = (f"{BLOCK_FILES} merge=gitmem", f"{AGENT_FILES} merge=gitmem")
+ATTRIBUTES_CONTENT = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)  # as init writes it
 MAX_ATTRIBUTES_BYTES = 4096  # gitmem's own take 55; room for comments
 GITIGNORE = ".gitignore"  # written by init; any content is harmless
 Files = Mapping[str, bytes | None]

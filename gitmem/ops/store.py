@@ -18,16 +18,15 @@ from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import Block
 from gitmem.model.ids import DIRS, block_id_of, block_path, check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
-from gitmem.model.rules import OWN_ATTRIBUTES
+from gitmem.model.rules import ATTRIBUTES_CONTENT, GITATTRIBUTES, GITIGNORE
 from gitmem.model.settings import SETTINGS, Settings
 from gitmem.ops.check import StoreFile, check_files
 from gitmem.ops.view import ParseCache, View, pin_branch
 
 T = TypeVar("T")
-GITATTRIBUTES = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)
 # Editors' swap, lock and backup files, which gitmem skips too (check.disk_files,
 # worktree.is_store_file): without this, `git add -A` commits vim's swap file.
-GITIGNORE = """\
+IGNORE_CONTENT = """\
 # Editors' temporary files; gitmem ignores them too.
 *.swp
 *.swo
@@ -85,12 +84,12 @@ class Store:
             raise ValidationError(f"{root} is not empty")
         content = {
             SETTINGS: Settings(branch=BRANCH).dump(),
-            ".gitattributes": GITATTRIBUTES.encode(),
-            ".gitignore": GITIGNORE.encode(),
+            GITATTRIBUTES: ATTRIBUTES_CONTENT.encode(),
+            GITIGNORE: IGNORE_CONTENT.encode(),
         }
         content.update(files or {})
         for name in content:
-            if name not in (SETTINGS, ".gitattributes", ".gitignore") and not name.startswith(
+            if name not in (SETTINGS, GITATTRIBUTES, GITIGNORE) and not name.startswith(
                 tuple(f"{top}/" for top in DIRS)
             ):
                 raise ValidationError(f"{name}: not a block or an agent manifest")
