@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,6 +211,21 @@ def decode(data: bytes, path: str) -> str:
         line = text[: text.index("\0")].count("\n") + 1
         raise ValidationError(f"{path}:{line}: contains a NUL byte")
     return text.removeprefix("\ufeff")
+
+
+def value_lines(value: str) -> list[str]:
+    """A value's lines, as memory tools number them: an empty value has none, so a
+    first insert does not start with a blank line."""
+    return value.split("\n") if value else []
+
+
+def value_start(lines: Sequence[bytes]) -> int:
+    """Where a block file's value begins among its lines: after the '---' line that
+    closes the front matter, found the way ``parse`` finds it."""
+    for i in range(1, len(lines)):
+        if lines[i].rstrip(b"\r\n") == b"---":
+            return i + 1
+    return len(lines)
 
 
 def marker_line(text: str) -> int | None:
