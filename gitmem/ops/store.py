@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.git.commit import Change, CommitId, Identity
+from gitmem.git.editors import IGNORED
 from gitmem.git.objects import blob_id
 from gitmem.git.repo import BRANCH, GitRepo, find_root
 from gitmem.git.snapshot import Snapshot
@@ -24,19 +25,10 @@ from gitmem.ops.check import StoreFile, check_files
 from gitmem.ops.view import ParseCache, View, pin_branch
 
 T = TypeVar("T")
-# Editors' swap, lock and backup files, which gitmem skips too (check.disk_files,
-# worktree.is_store_file): without this, `git add -A` commits vim's swap file.
-IGNORE_CONTENT = """\
-# Editors' temporary files; gitmem ignores them too.
-*.swp
-*.swo
-*.swx
-*~
-.#*
-\\#*#
-*.tmp
-4913
-"""
+# Without it, `git add -A` commits vim's swap file.
+IGNORE_CONTENT = "# Editors' temporary files; gitmem ignores them too.\n" + "".join(
+    f"{pattern}\n" for pattern in IGNORED
+)
 UNSET: Any = object()  # "not given" for update(), where None can be a real value
 Files = dict[str, bytes | None]
 
