@@ -27,6 +27,7 @@ from dulwich.index import (
     ConflictedIndexEntry,
     IndexEntry,
     Stage,
+    index_entry_from_stat,
     read_index_dict_with_version,
     write_cache_entry,
     write_index_dict,
@@ -36,6 +37,7 @@ from dulwich.objects import ObjectID
 from gitmem.errors import UnsupportedError
 from gitmem.git import safefs
 from gitmem.git.lock import identity
+from gitmem.git.tree import FILE_MODE
 
 # Fast path, kept: splicing entries beats dulwich's whole-index rewrite at 1,000+ (bench/ops.py).
 _HEADER = struct.Struct(">4sLL")
@@ -74,7 +76,9 @@ def _staged(e: IndexEntry) -> Staged:
     def pair(t: object) -> tuple[int, int]:
         return (t[0], t[1]) if isinstance(t, tuple) else (int(t), 0)  # type: ignore[call-overload]
 
-    return Staged(e.sha.decode(), e.mode, pair(e.ctime), pair(e.mtime), e.ino, e.size)
+    # As the index file holds them (32 bits), whether read from it or just set.
+    ino, size = e.ino & 0xFFFFFFFF, e.size & 0xFFFFFFFF
+    return Staged(e.sha.decode(), e.mode, pair(e.ctime), pair(e.mtime), ino, size)
 
 
 class SplitIndex:
@@ -231,18 +235,7 @@ def _check_extension(signature: bytes, path: str) -> None:
 
 def entry_for(path: str, sha: ObjectID) -> IndexEntry:
     """An index entry for the file at ``path`` as it is now on disk."""
-    st = os.lstat(path)
-    return IndexEntry(
-        ctime=(int(st.st_ctime), st.st_ctime_ns % 1_000_000_000),
-        mtime=(int(st.st_mtime), st.st_mtime_ns % 1_000_000_000),
-        dev=st.st_dev & 0xFFFFFFFF,
-        ino=st.st_ino & 0xFFFFFFFF,
-        mode=0o100644,
-        uid=st.st_uid & 0xFFFFFFFF,
-        gid=st.st_gid & 0xFFFFFFFF,
-        size=st.st_size & 0xFFFFFFFF,
-        sha=sha,
-    )
+    return index_entry_from_stat(os.lstat(path), sha, FILE_MODE)
 
 
 def read_index(path: str) -> Entries:

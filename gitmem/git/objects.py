@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import zlib
 
 from dulwich.errors import FileFormatException
 from dulwich.file import GitFile
 from dulwich.object_store import DiskObjectStore
-from dulwich.objects import ObjectID, object_class
+from dulwich.objects import ObjectID, object_class, valid_hexsha
 
 from gitmem.git import safefs
 from gitmem.git.lock import with_git_lock
 
 
 def is_object_id(text: str | bytes) -> bool:
-    """Whether ``text`` is a full hex object id (40 lower-case hex digits)."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    return _OBJECT_ID.fullmatch(text) is not None
-
-
-_OBJECT_ID = re.compile("[0-9a-f]{40}")
+    """Whether ``text`` is a full object id of a SHA-1 repository (40 hex digits)."""
+    return len(text) == 40 and valid_hexsha(text)
 
 
 def object_id(kind: bytes, raw: bytes) -> ObjectID:
