@@ -17,10 +17,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from dulwich.config import ConfigFile, StackedConfig
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
-from dulwich.repo import Repo
+from dulwich.repo import DefaultIdentityNotFound, Repo, get_user_identity
 
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.git import safefs
@@ -302,24 +303,29 @@ class GitRepo:
         return Snapshot(self, commit, self.tree(obj.tree))
 
     def person(self) -> Identity:
-        """The person behind a non-agent operation, found the way git finds an author."""
-        env = os.environ
-        name, email = env.get("GIT_AUTHOR_NAME"), env.get("GIT_AUTHOR_EMAIL")
-        if not (name and email):
-            configured = self._configured_person()
-            name, email = name or configured[0], email or configured[1]
-        return Identity(name or "gitmem", email or "gitmem@localhost")
+        """The person behind a non-agent operation, found the way git finds an author
+        (``GIT_AUTHOR_*``, then git's ``user.*``: dulwich's get_user_identity); where
+        neither names one, ``gitmem <gitmem@localhost>``, not a guess from the login."""
+        config = self._identity_config()
+        try:
+            found = get_user_identity(config, "AUTHOR")
+        except DefaultIdentityNotFound:
+            # dulwich asks the system for a login name before anything else, and gives
+            # up without one (a container's bare uid): the environment and config say.
+            env = os.environ
+            name = env.get("GIT_AUTHOR_NAME") or config.get(("user",), "name").decode()
+            email = env.get("GIT_AUTHOR_EMAIL") or config.get(("user",), "email").decode()
+            found = f"{name} <{email}>".encode()
+        name, _, email = found.decode(errors="replace").rpartition(" <")
+        return Identity(name or "gitmem", email.removesuffix(">") or "gitmem@localhost")
 
     @functools.cache  # noqa: B019  # reading git's config files is ~0.7 ms; a repo lives long
-    def _configured_person(self) -> tuple[str | None, str | None]:
-        config = self._git.get_config_stack()
-        found: list[str | None] = []
-        for key in (b"name", b"email"):
-            try:
-                found.append(config.get((b"user",), key).decode())
-            except KeyError:
-                found.append(None)
-        return found[0], found[1]
+    def _identity_config(self) -> StackedConfig:
+        """git's config as git reads it, with gitmem's own identity under it all."""
+        own = ConfigFile()
+        own.set(("user",), "name", "gitmem")
+        own.set(("user",), "email", "gitmem@localhost")
+        return StackedConfig([*self._git.get_config_stack().backends, own])
 
     # -- writing ---------------------------------------------------------
 
