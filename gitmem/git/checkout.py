@@ -300,9 +300,7 @@ class Checkout:
             # Only the last moves can be missing from a checkout of the branch:
             # git read the branch while it ran.
             kept = self._away.read_bytes().splitlines(keepends=True)[-AWAY_KEPT:]
-            tmp = self._temporary()
-            tmp.write_bytes(b"".join(kept))
-            os.replace(tmp, self._away)
+            safefs.replace_file(self._away, b"".join(kept), tmp=self._temporary())
 
     def was_away(self) -> bool:
         return self._away.exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
+from gitmem.git import safefs
 from gitmem.git.objects import is_object_id
 
 # vim (and nano, which writes the same lock) name a second and third session's
@@ -152,9 +153,7 @@ class Replaced:
         finally:
             os.close(fd)
         if size > 2 * KEEP * len(line):
-            tmp = file.with_name(file.name + ".tmp")
-            tmp.write_bytes(b"".join(_line(v) for v in reversed(self.get(path))))
-            os.replace(tmp, file)
+            safefs.replace_file(file, b"".join(_line(v) for v in reversed(self.get(path))))
 
     def get(self, path: str) -> list[Version]:
         """The kept versions of ``path``, newest first, each once."""

@@ -378,12 +378,7 @@ class Bases:
 
     def save(self) -> None:
         if self._dirty:
-            tmp = self._path.with_name(self._path.name + ".tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w") as f:
-                f.write(json.dumps(self._load(), indent=0, sort_keys=True))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path)
-            safefs.fsync(self._path.parent)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps(self._load(), indent=0, sort_keys=True).encode()
+            safefs.replace_file(self._path, data, durable=True)
             self._dirty = False
