@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import click
@@ -106,9 +105,14 @@ def commit(
 
 
 def run_editor(file: Path) -> int:
-    """Run $VISUAL, else $EDITOR, else vi on ``file`` the way git runs editors."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    return subprocess.run(["sh", "-c", f'{editor} "$@"', editor, str(file)], check=False).returncode
+    """Run $VISUAL, else $EDITOR, else the system's editor on ``file`` (click.edit);
+    its exit status, 1 if it failed or could not start."""
+    try:
+        click.edit(filename=str(file))
+    except click.ClickException as e:
+        click.echo(e.format_message(), err=True)
+        return 1
+    return 0
 
 
 @main.command()
