@@ -18,7 +18,8 @@ from gitmem.git.lock import with_git_lock
 
 def is_object_id(text: str | bytes) -> bool:
     """Whether ``text`` is a full object id of a SHA-1 repository (40 hex digits)."""
-    return len(text) == 40 and valid_hexsha(text)
+    # dulwich's valid_hexsha raises, not says no, for text that is not ASCII.
+    return len(text) == 40 and text.isascii() and valid_hexsha(text)
 
 
 def object_id(kind: bytes, raw: bytes) -> ObjectID:
