@@ -139,9 +139,17 @@ class Replaced:
         finally:
             os.close(fd)
         if size > 2 * KEEP * len(line):
-            tmp = file.with_name(file.name + ".tmp")
-            tmp.write_bytes(b"".join(_line(v) for v in reversed(self.get(path))))
-            os.replace(tmp, file)
+            # Cut down in place: this runs under git's index.lock, and a rename
+            # over the file would free the old one meanwhile (ms on ext4). Cut
+            # short by a crash, the file has older lines last, which only
+            # reorders the candidates.
+            kept = b"".join(_line(v) for v in reversed(self.get(path)))
+            fd = os.open(file, os.O_WRONLY)  # not O_APPEND: pwrite would append
+            try:
+                os.pwrite(fd, kept, 0)
+                os.ftruncate(fd, len(kept))
+            finally:
+                os.close(fd)
 
     def get(self, path: str) -> list[Version]:
         """The kept versions of ``path``, newest first, each once."""

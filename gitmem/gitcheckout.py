@@ -6,9 +6,10 @@ kept), any other one is rewritten and its index entry updated."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,19 +59,21 @@ class Checkout:
         self._away = self._own / "away"  # see moving_away
         self._replaced = Replaced(self._own / "replaced")
         self._blob = blob
+        self._prepared: dict[str, tuple[Path, str]] = {}  # see prepare
+        self._held_now: dict[str, bool] = {}  # see prepare
 
     def bases(self) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
         left the file alone and the record still holds: see ``Bases``."""
         index = read_index(str(self._gitdir / "index"))
-        return Bases(self._bases_file).holding(index, self._merging())
+        return Bases(self._bases_file).holding(index, self._merging)
 
     def _merging(self) -> bool:
         """Whether git is in the middle of a merge, cherry-pick or revert."""
         names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
         return any((self._gitdir / name).exists() for name in names)
 
-    def _temporary(self, n: int = 0) -> Path:
+    def _temporary(self, n: int | str = 0) -> Path:
         """A file of this thread's (its ``n``-th) to write before renaming it into place."""
         self._own.mkdir(parents=True, exist_ok=True)
         return self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{n}"
@@ -79,6 +82,34 @@ class Checkout:
         """The versions of ``path`` last replaced on disk (or left to an editor's
         buffer), newest first: a save may be derived from any of them."""
         return self._replaced.get(path)
+
+    def prepare(self, new: Snapshot, paths: Iterable[str]) -> list[Path]:
+        """Write aside the files ``new`` has at ``paths``, ahead of ``update_locked``
+        (which uses them where it checks a file out), so that it holds
+        ``index.lock`` only to rename them into place. Returns what to fsync
+        before they are used.
+
+        Which files an editor has open is found here too: editors take no git
+        lock, so looking under ``index.lock`` would tell no more."""
+        self.drop_prepared()
+        for path in dict.fromkeys(paths):
+            self._held_now[path] = held(self.root, path)
+            sha = new.blob_id(path)
+            if sha is None or disk_blob_id(self.root, path) == sha:
+                continue
+            tmp = self._temporary(f"p{len(self._prepared)}")
+            tmp.write_bytes(self._blob(sha))
+            self._prepared[path] = (tmp, sha)
+        found = [tmp for tmp, _ in self._prepared.values()]
+        return [*found, self._own] if found else []
+
+    def drop_prepared(self) -> None:
+        """Remove the files ``prepare`` wrote that no checkout used."""
+        for tmp, _ in self._prepared.values():
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        self._prepared.clear()
+        self._held_now.clear()
 
     def remove_temporaries(self) -> None:
         """Remove the files a writer killed mid-checkout left half written."""
@@ -119,7 +150,7 @@ class Checkout:
         lets go of ``index.lock`` (see ``GitIndex.durable_with``).
         """
         bases = Bases(self._bases_file)
-        records = bases.holding(index, self._merging())
+        records = bases.holding(index, self._merging)
         writes = _Writes()
         for path in paths:
             if path not in claimed:
@@ -135,7 +166,7 @@ class Checkout:
         for tmp, path, sha in writes.files:
             full = self.root / path
             if tmp:
-                os.replace(tmp, full)
+                self.index.replace(tmp, full)
             writes.dirs.add(full.parent)
             # Stat, then check the content: a save landing since the file was
             # checked must not get this version's stat, or it would look unchanged.
@@ -212,7 +243,10 @@ class Checkout:
         """Whether an editor has ``path`` (blob ``disk``) open and it would be
         rewritten under it. A file to delete is deleted, one to create created:
         a buffer of a file that is not there holds nothing to keep."""
-        return disk is not None and new_sha is not None and held(self.root, path)
+        if disk is None or new_sha is None:
+            return False
+        found = self._held_now.get(path)
+        return held(self.root, path) if found is None else found
 
     def _with_editor(
         self, path: str, disk: str | None, old_sha: str | None, new_sha: str | None
@@ -225,6 +259,10 @@ class Checkout:
         if disk is None or Version(disk, saved=False) not in self._replaced.get(path):
             return False
         return self._held(path, disk, new_sha)
+
+    def _keep_replaced(self, path: str, version: Version) -> None:
+        # Once index.lock is let go: only gitmem reads it, under the store lock.
+        self.index.after(functools.partial(self._replaced.add, path, version))
 
     def _leave_to_editor(
         self,
@@ -244,7 +282,7 @@ class Checkout:
         if on_disk is None or on_disk == new_sha:
             bases.drop(path)
             return
-        self._replaced.add(path, Version(on_disk, saved))
+        self._keep_replaced(path, Version(on_disk, saved))
         # The copy on disk started from that version: plain git committing it
         # is merged or refused like any person's copy (hooks.older_than_branch).
         bases.keep(path, stamp(index, name), on_disk, on_disk)
@@ -264,7 +302,7 @@ class Checkout:
         A new file is only written aside here: ``update_locked`` puts it in place."""
         bases.drop(path)
         if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
-            self._replaced.add(path, Version(disk, saved))
+            self._keep_replaced(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
             with suppress(FileNotFoundError):
@@ -277,8 +315,14 @@ class Checkout:
             return
         for made in _make_dirs(full.parent):
             writes.dirs.add(made.parent)
-        tmp = self._temporary(len(writes.files))
-        tmp.write_bytes(self._blob(new_sha))
+        prepared = self._prepared.pop(path, None)
+        if prepared is not None and prepared[1] == new_sha:
+            tmp = prepared[0]
+        else:
+            if prepared is not None:
+                prepared[0].unlink(missing_ok=True)
+            tmp = self._temporary(len(writes.files))
+            tmp.write_bytes(self._blob(new_sha))
         writes.files.append((tmp, path, new_sha))
 
     # -- while HEAD is elsewhere -------------------------------------------

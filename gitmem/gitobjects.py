@@ -7,6 +7,8 @@ import hashlib
 import os
 import re
 import zlib
+from collections.abc import Iterable
+from pathlib import Path
 
 from dulwich.file import GitFile
 from dulwich.object_store import DiskObjectStore
@@ -79,8 +81,8 @@ class LooseObjects:
         self._unsynced += (path, directory)
         return sha
 
-    def sync(self) -> None:
+    def sync(self, also: Iterable[str | Path] = ()) -> None:
         """fsync the objects written since the last ``sync`` and the directories
-        their names are in, together (see ``safefs.fsync_all``)."""
+        their names are in, together with ``also`` (see ``safefs.fsync_all``)."""
         paths, self._unsynced = self._unsynced, []
-        safefs.fsync_all(paths)
+        safefs.fsync_all([*paths, *also])

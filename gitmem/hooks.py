@@ -56,6 +56,8 @@ def install(repo: GitRepo) -> list[str]:
     """Install the hooks and the merge driver; return what was done, for people to read."""
     hooks = repo.gitdir / "hooks"
     hooks.mkdir(exist_ok=True)
+    # Where the pre-commit script tells agents a commit is under way.
+    (repo.gitdir / "gitmem").mkdir(exist_ok=True)
     said = []
     for name, script in HOOKS.items():
         target = hooks / name
