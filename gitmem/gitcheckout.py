@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +23,7 @@ from gitmem.block import MAX_FILE_BYTES
 from gitmem.editors import Replaced, Version, held
 from gitmem.errors import CorruptError
 from gitmem.gitindex import Bases, Entries, GitIndex, entry_for, read_index, stamp
-from gitmem.gitlock import with_git_lock
+from gitmem.gitlock import Busy, with_git_lock
 from gitmem.gitobjects import blob_id
 from gitmem.gitsnapshot import Snapshot, changed_paths
 from gitmem.gittree import FILE_MODE
@@ -61,6 +62,8 @@ class Checkout:
         self._blob = blob
         self._prepared: dict[str, tuple[Path, str]] = {}  # see prepare
         self._held_now: dict[str, bool] = {}  # see prepare
+        self._asides = itertools.count()
+        self._unsynced: list[Path] = []  # written aside since prepare: see plan
 
     def bases(self) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
@@ -95,13 +98,29 @@ class Checkout:
         for path in dict.fromkeys(paths):
             self._held_now[path] = held(self.root, path)
             sha = new.blob_id(path)
-            if sha is None or disk_blob_id(self.root, path) == sha:
-                continue
-            tmp = self._temporary(f"p{len(self._prepared)}")
-            tmp.write_bytes(self._blob(sha))
-            self._prepared[path] = (tmp, sha)
+            if sha is not None and disk_blob_id(self.root, path) != sha:
+                self._aside(path, sha)
+        self._unsynced.clear()  # the caller fsyncs them
         found = [tmp for tmp, _ in self._prepared.values()]
         return [*found, self._own] if found else []
+
+    def _aside(self, path: str, sha: str) -> Path:
+        """A file holding blob ``sha`` for ``path``, written aside (by ``prepare``,
+        or now) to be renamed into place."""
+        found = self._prepared.get(path)
+        if found is not None and found[1] == sha:
+            return found[0]
+        if found is not None:
+            found[0].unlink(missing_ok=True)
+        tmp = self._temporary(f"p{next(self._asides)}")
+        try:
+            tmp.write_bytes(self._blob(sha))
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk: nothing left behind
+            raise
+        self._prepared[path] = (tmp, sha)
+        self._unsynced.append(tmp)
+        return tmp
 
     def drop_prepared(self) -> None:
         """Remove the files ``prepare`` wrote that no checkout used."""
@@ -150,6 +169,65 @@ class Checkout:
         lets go of ``index.lock`` (see ``GitIndex.durable_with``).
         """
         bases = Bases(self._bases_file)
+        self._finish(index, self._decide(index, bases, old, new, paths, claimed))
+        bases.save()
+
+    def _finish(self, index: Entries, writes: _Writes) -> None:
+        """Put the files written aside in place and in the index, durably."""
+        self._apply(writes)
+        for _, path, sha in writes.files:
+            # Stat, then check the content: a save landing since the file was
+            # checked must not get this version's stat, or it would look unchanged.
+            entry = entry_for(str(self.root / path), ObjectID(sha.encode()))
+            fresh = disk_blob_id(self.root, path) == sha
+            index.set(path.encode(), entry if fresh else _unstatted(sha))
+
+    def plan(
+        self, old: Snapshot, new: Snapshot, paths: list[str], claimed: Mapping[str, str | None]
+    ) -> Plan:
+        """``update_locked``, decided without ``index.lock`` on a copy of the index,
+        for ``carry_out`` to do under it once ``check`` finds nothing changed.
+
+        The new index is written aside with the plan (``GitIndex.installed``
+        links it in as the lock file), so that git finds the lock held only
+        for the renames. Its entries for the files to rename have the stat of
+        the files written aside: the renaming changes only their ctime, which
+        makes git (and gitmem) compare those files' contents once.
+        """
+        entries, copied = self.index.copy()
+        bases = Bases(self._bases_file)
+        self._unsynced.clear()
+        writes = self._decide(entries, bases, old, new, paths, claimed)
+        for tmp, path, sha in writes.files:
+            entry = entry_for(str(tmp or self.root / path), ObjectID(sha.encode()))
+            entries.set(path.encode(), entry)
+        aside = self.index.write_aside(entries)
+        unsynced = (aside, *self._unsynced)
+        return Plan(entries, copied, writes, bases, aside, unsynced)
+
+    def check(self, plan: Plan) -> None:
+        """Under ``index.lock``: raise Busy if a file ``plan`` looked at changed
+        since (a person's save): plan again."""
+        for path, seen in plan.writes.seen.items():
+            if _stat_key(self.root / path) != seen:
+                raise Busy()
+
+    def carry_out(self, plan: Plan) -> None:
+        """Under ``index.lock``, after ``check``: put ``plan``'s files in place."""
+        self._apply(plan.writes)
+        self.index.after(plan.bases.save)
+
+    def _decide(
+        self,
+        index: Entries,
+        bases: Bases,
+        old: Snapshot,
+        new: Snapshot,
+        paths: list[str],
+        claimed: Mapping[str, str | None],
+    ) -> _Writes:
+        """What to write and delete for ``paths`` and ``claimed``; index entries
+        of files left as they are, and records of bases, are changed in place."""
         records = bases.holding(index, self._merging)
         writes = _Writes()
         for path in paths:
@@ -158,24 +236,30 @@ class Checkout:
                 self._sync_path(index, bases, writes, records, path, old_sha, new_sha)
         for path, read in claimed.items():
             self._sync_claimed(index, bases, writes, path, read, new.blob_id(path))
-        self._finish(index, writes)
-        bases.save()
+        return writes
 
-    def _finish(self, index: Entries, writes: _Writes) -> None:
-        """Put the files written aside in place and in the index, durably."""
-        for tmp, path, sha in writes.files:
+    def _apply(self, writes: _Writes) -> None:
+        """Under ``index.lock``: delete and rename into place what ``writes`` says,
+        durably once the lock is let go."""
+        for path in writes.removed:
+            full = self.root / path
+            with suppress(FileNotFoundError):
+                full.unlink()
+            writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
+        for tmp, path, _ in writes.files:
             full = self.root / path
             if tmp:
                 self.index.replace(tmp, full)
+                self._prepared.pop(path, None)
             writes.dirs.add(full.parent)
-            # Stat, then check the content: a save landing since the file was
-            # checked must not get this version's stat, or it would look unchanged.
-            entry = entry_for(str(full), ObjectID(sha.encode()))
-            fresh = disk_blob_id(self.root, path) == sha
-            index.set(path.encode(), entry if fresh else _unstatted(sha))
         # A file already right (a person's save being committed) is made durable
         # too: the index is about to say it holds the commit's version.
         self.index.durable_with([self.root / path for _, path, _ in writes.files], writes.dirs)
+
+    def _disk(self, writes: _Writes, path: str) -> str | None:
+        """The blob id of the file at ``path``, its stat noted first for ``check``."""
+        writes.seen[path] = _stat_key(self.root / path)
+        return disk_blob_id(self.root, path)
 
     def _sync_path(
         self,
@@ -203,7 +287,7 @@ class Checkout:
             return
         name = path.encode()
         conflicted = index.conflicted(name)
-        disk = disk_blob_id(self.root, path)
+        disk = self._disk(writes, path)
         if not conflicted:
             if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
                 self._check_out(index, bases, writes, path, new_sha, disk)
@@ -230,7 +314,7 @@ class Checkout:
         read: str | None,
         new_sha: str | None,
     ) -> None:
-        disk = disk_blob_id(self.root, path)
+        disk = self._disk(writes, path)
         if disk == read and (disk == new_sha or not self._held(path, disk, new_sha)):
             self._check_out(index, bases, writes, path, new_sha, read, saved=True)
             return
@@ -299,15 +383,14 @@ class Checkout:
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
         ``disk`` is the blob id of the file there now (``saved``: a person's save).
-        A new file is only written aside here: ``update_locked`` puts it in place."""
+        A new file is only written aside here, and a file to delete noted:
+        ``_apply`` puts them in place."""
         bases.drop(path)
         if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
             self._keep_replaced(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
-            with suppress(FileNotFoundError):
-                full.unlink()
-            writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
+            writes.removed.append(path)
             index.set(name, None)
             return
         if disk == new_sha:
@@ -315,15 +398,7 @@ class Checkout:
             return
         for made in _make_dirs(full.parent):
             writes.dirs.add(made.parent)
-        prepared = self._prepared.pop(path, None)
-        if prepared is not None and prepared[1] == new_sha:
-            tmp = prepared[0]
-        else:
-            if prepared is not None:
-                prepared[0].unlink(missing_ok=True)
-            tmp = self._temporary(len(writes.files))
-            tmp.write_bytes(self._blob(new_sha))
-        writes.files.append((tmp, path, new_sha))
+        writes.files.append((self._aside(path, new_sha), path, new_sha))
 
     # -- while HEAD is elsewhere -------------------------------------------
 
@@ -391,12 +466,39 @@ class Checkout:
 
 @dataclass
 class _Writes:
-    """What one checkout wrote: files written aside (temporary, path, blob id;
-    no temporary where the file is already right), and directories whose
-    names changed."""
+    """What one checkout writes: files written aside (temporary, path, blob id;
+    no temporary where the file is already right), files to delete, and
+    directories whose names changed; and the stat of each file whose contents
+    it read (None: there was none), before it read them."""
 
     files: list[tuple[Path | None, str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     dirs: set[Path] = field(default_factory=set)
+    seen: dict[str, tuple[int, ...] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checkout decided without ``index.lock`` (``Checkout.plan``): the new
+    index entries, the stamp of the index they were copied from, and that
+    index written aside; the files to write, and the records of bases; what
+    to fsync before it is carried out."""
+
+    entries: Entries
+    copied: tuple[int, int, int] | None
+    writes: _Writes
+    bases: Bases
+    aside: Path
+    unsynced: tuple[Path, ...]  # the aside index and the files written aside for it
+
+
+def _stat_key(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever the file at ``path`` is written, replaced or removed."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _unstatted(sha: str) -> IndexEntry:

@@ -12,7 +12,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
@@ -330,10 +330,14 @@ class GitRepo:
                 new = Snapshot(self, commit, new_tree)
                 # The files to check out are written aside now, and made durable
                 # with the objects, before the branch can point at them.
-                written = []
-                if self.checks_out():
-                    written = self._checkout.prepare(new, [*change.files, *change.from_disk])
-                self._loose.sync(written)
+                try:
+                    written = []
+                    if self.checks_out():
+                        written = self._checkout.prepare(new, [*change.files, *change.from_disk])
+                    self._loose.sync(written)
+                except BaseException:
+                    self._checkout.drop_prepared()
+                    raise
                 if self._move_and_check_out(old, new, change):
                     return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
@@ -406,17 +410,20 @@ class GitRepo:
                 if moved and self.checks_out():  # HEAD came back to the branch meanwhile
                     self._checkout.catch_up(new)
                 return moved
-            with self._ref_locked(old.commit, new.commit, change) as move:
-                if move is None:
-                    return False
-                with index.locked() as entries:
-                    move(index.replace)
-                    moved = True
-                    index.durable_with([], [self._ref_path().parent])
-                    self._checkout.update_locked(
-                        entries, old, new, list(change.files), change.from_disk
-                    )
-                    return True
+            plan = self._checkout.plan(old, new, list(change.files), change.from_disk)
+            try:
+                with self._ref_locked(old.commit, new.commit, change, plan.unsynced) as move:
+                    if move is None:
+                        return False
+                    with index.installed(plan.entries, plan.copied, plan.aside):
+                        self._checkout.check(plan)
+                        move(index.replace)
+                        moved = True
+                        index.durable_with([], [self._ref_path().parent])
+                        self._checkout.carry_out(plan)
+                        return True
+            finally:
+                plan.aside.unlink(missing_ok=True)
 
         try:
             # Only git on the branch can be hurt: with HEAD elsewhere, a person's
@@ -451,10 +458,15 @@ class GitRepo:
 
     @contextmanager
     def _ref_locked(
-        self, old: ObjectID | None, new: ObjectID | None, change: Change
+        self,
+        old: ObjectID | None,
+        new: ObjectID | None,
+        change: Change,
+        sync_with: Iterable[Path] = (),
     ) -> Iterator[Callable[[Callable[[Path, Path], None]], None] | None]:
         """Take the branch's lock file as git does, and yield None if the branch is
-        not at ``old``; else write ``new`` into the lock file durably and yield
+        not at ``old``; else write ``new`` into the lock file durably (with the
+        files ``sync_with``, in one batch) and yield
         what moves the branch (renames the lock file over it with the function
         it is given: ``os.replace``, or ``GitIndex.replace``). The lock file is
         removed on the way out unless the branch was moved. FileLocked while
@@ -489,7 +501,7 @@ class GitRepo:
                 yield None
                 return
             os.write(fd, new + b"\n")
-            os.fsync(fd)
+            safefs.fsync_all([fd, *sync_with])
             yield move
         finally:
             os.close(fd)
