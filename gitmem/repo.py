@@ -40,6 +40,7 @@ ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"  # a new store's branch
 HEADS = b"refs/heads/"
 _TREE_CACHE = 256
+_PLANS = 3  # checkouts planned before one is made under index.lock (see _move_and_check_out)
 
 
 def find_root(start: Path) -> Path:
@@ -398,9 +399,10 @@ class GitRepo:
         """
         moved = False
         index = self._checkout.index
+        planned = 0
 
         def run() -> bool:
-            nonlocal moved
+            nonlocal moved, planned
             if not self.checks_out():
                 # The index and files are the person's, and their git (a commit's
                 # editor holds index.lock while it is open) must not hold agents up.
@@ -410,7 +412,21 @@ class GitRepo:
                 if moved and self.checks_out():  # HEAD came back to the branch meanwhile
                     self._checkout.catch_up(new)
                 return moved
-            plan = self._checkout.plan(old, new, list(change.files), change.from_disk)
+            paths = list(change.files)
+            planned += 1
+            if planned > _PLANS:
+                # Files keep changing under the plans (an editor saving every few
+                # ms): decide under the lock, where nothing is planned to go stale.
+                with self._ref_locked(old.commit, new.commit, change) as move:
+                    if move is None:
+                        return False
+                    with index.locked() as entries:
+                        move(index.replace)
+                        moved = True
+                        index.durable_with([], [self._ref_path().parent])
+                        self._checkout.update_locked(entries, old, new, paths, change.from_disk)
+                        return True
+            plan = self._checkout.plan(old, new, paths, change.from_disk)
             try:
                 with self._ref_locked(old.commit, new.commit, change, plan.unsynced) as move:
                     if move is None:
