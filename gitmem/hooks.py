@@ -154,6 +154,29 @@ def check_stash(store: Store, stash: str) -> list[str]:
     return problems
 
 
+def check_commit(store: Store, old: str, new: str) -> list[str]:
+    """Why moving the store's branch from ``old`` to the commit ``new`` made on
+    top of it must be refused: a block copy it holds is older than the branch.
+    What the pre-commit hook checks, for commits it did not (``git commit
+    --no-verify``, and commands that run no pre-commit: cherry-pick, rebase)."""
+    from dulwich.objects import Commit, ObjectID
+
+    repo = store.repo
+    bases = repo.bases()
+    commit = repo.object(ObjectID(new.encode()), Commit)
+    if not bases or commit.parents[:1] != [old.encode()]:
+        return []  # no copy is older; or not a commit on top (a reset, a fast-forward)
+    before, after = repo.snapshot(ObjectID(old.encode())), repo.snapshot(commit.id)
+    problems = []
+    for path in sorted(bases):
+        sha = after.blob_id(path)
+        if sha is not None and sha != before.blob_id(path):
+            problem = older_than_branch(store, bases, path, repo.blob(sha))
+            if problem:
+                problems.append(problem)
+    return problems
+
+
 def older_than_branch(
     store: Store, bases: dict[str, str | None], path: str, data: bytes
 ) -> str | None:

@@ -63,7 +63,7 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     store = Store.open(ctx.obj["path"])
     try:
         if name == "reference-transaction":
-            problems, refused = _reference_transaction(store, args), "stash"
+            problems, refused = _reference_transaction(store, args)
         else:
             # git names the index it is about to commit (commit -a and commit PATH
             # use a temporary one), relative to where it runs the hook.
@@ -80,19 +80,26 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
         )
 
 
-def _reference_transaction(store: Store, args: tuple[str, ...]) -> list[str]:
+def _reference_transaction(store: Store, args: tuple[str, ...]) -> tuple[list[str], str]:
     """The updates git is about to make (stdin: "<old> <new> <ref>" lines) checked
-    in the prepared state: a stash being saved must not hold an older copy."""
+    in the prepared state: a stash being saved, or a commit moving the store's
+    branch, must not hold an older copy. Returns the problems, and what is refused."""
     from gitmem import hooks as githooks
 
     if args[:1] != ("prepared",):
-        return []
-    problems = []
+        return [], ""
+    branch = store.repo.branch_ref().decode()
+    problems, refused = [], "commit"
     for line in sys.stdin.read().splitlines():
-        _, new, ref = [*line.split(" ", 2), "", ""][:3]
-        if ref == "refs/stash" and new.strip("0"):
+        old, new, ref = [*line.split(" ", 2), "", ""][:3]
+        if not new.strip("0"):
+            continue  # deleted
+        if ref == "refs/stash":
             problems += githooks.check_stash(store, new)
-    return problems
+            refused = "stash"
+        elif ref == branch and old.strip("0"):
+            problems += githooks.check_commit(store, old, new)
+    return problems, refused
 
 
 @main.command("merge-driver")
