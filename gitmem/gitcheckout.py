@@ -65,11 +65,12 @@ class Checkout:
         self._asides = itertools.count()
         self._unsynced: list[Path] = []  # written aside since prepare: see plan
 
-    def bases(self) -> dict[str, str | None]:
+    def bases(self, branch: Snapshot) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
-        left the file alone and the record still holds: see ``Bases``."""
+        left the file alone and the record still holds (``branch``: the branch's
+        head): see ``Bases``."""
         index = read_index(str(self._gitdir / "index"))
-        return Bases(self._bases_file).holding(index, self._merging)
+        return Bases(self._bases_file).holding(index, self._merging, branch.blob_id)
 
     def _merging(self) -> bool:
         """Whether git is in the middle of a merge, cherry-pick or revert."""
@@ -184,7 +185,7 @@ class Checkout:
 
     def plan(
         self, old: Snapshot, new: Snapshot, paths: list[str], claimed: Mapping[str, str | None]
-    ) -> Plan:
+    ) -> Plan | None:
         """``update_locked``, decided without ``index.lock`` on a copy of the index,
         for ``carry_out`` to do under it once ``check`` finds nothing changed.
 
@@ -193,11 +194,17 @@ class Checkout:
         for the renames. Its entries for the files to rename have the stat of
         the files written aside: the renaming changes only their ctime, which
         makes git (and gitmem) compare those files' contents once.
+
+        None if the checkout deletes a file: the file may be in the way of
+        another path (a block ``x`` replaced by ``x.md/y``), which only deleting
+        it first lets the decisions see; that checkout is made under the lock.
         """
         entries, copied = self.index.copy()
         bases = Bases(self._bases_file)
         self._unsynced.clear()
-        writes = self._decide(entries, bases, old, new, paths, claimed)
+        writes = self._decide(entries, bases, old, new, paths, claimed, planned=True)
+        if writes.removed:
+            return None
         for tmp, path, sha in writes.files:
             entry = entry_for(str(tmp or self.root / path), ObjectID(sha.encode()))
             entries.set(path.encode(), entry)
@@ -225,11 +232,14 @@ class Checkout:
         new: Snapshot,
         paths: list[str],
         claimed: Mapping[str, str | None],
+        planned: bool = False,
     ) -> _Writes:
-        """What to write and delete for ``paths`` and ``claimed``; index entries
-        of files left as they are, and records of bases, are changed in place."""
-        records = bases.holding(index, self._merging)
-        writes = _Writes()
+        """What to write for ``paths`` and ``claimed``; index entries of files
+        left as they are, and records of bases, are changed in place. Files to
+        delete are deleted, or only noted if ``planned``."""
+        records = bases.holding(index, self._merging, old.blob_id)
+        bases.prune(records)
+        writes = _Writes(planned=planned)
         for path in paths:
             if path not in claimed:
                 old_sha, new_sha = old.blob_id(path), new.blob_id(path)
@@ -239,13 +249,8 @@ class Checkout:
         return writes
 
     def _apply(self, writes: _Writes) -> None:
-        """Under ``index.lock``: delete and rename into place what ``writes`` says,
-        durably once the lock is let go."""
-        for path in writes.removed:
-            full = self.root / path
-            with suppress(FileNotFoundError):
-                full.unlink()
-            writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
+        """Under ``index.lock``: rename into place what ``writes`` says, durably
+        once the lock is let go."""
         for tmp, path, _ in writes.files:
             full = self.root / path
             if tmp:
@@ -303,7 +308,7 @@ class Checkout:
             # stages taking this operation's change back out (the stat is left
             # empty, so git and gitmem compare the file's contents).
             index.set(name, None if new_sha is None else _unstatted(new_sha))
-        bases.keep(path, stamp(index, name), base, disk)
+        bases.keep(path, stamp(index, name), base, disk, new_sha)
 
     def _sync_claimed(
         self,
@@ -369,7 +374,7 @@ class Checkout:
         self._keep_replaced(path, Version(on_disk, saved))
         # The copy on disk started from that version: plain git committing it
         # is merged or refused like any person's copy (hooks.older_than_branch).
-        bases.keep(path, stamp(index, name), on_disk, on_disk)
+        bases.keep(path, stamp(index, name), on_disk, on_disk, new_sha)
 
     def _check_out(
         self,
@@ -383,15 +388,19 @@ class Checkout:
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
         ``disk`` is the blob id of the file there now (``saved``: a person's save).
-        A new file is only written aside here, and a file to delete noted:
-        ``_apply`` puts them in place."""
+        A new file is only written aside here: ``_apply`` puts it in place."""
         bases.drop(path)
         if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
             self._keep_replaced(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
-            writes.removed.append(path)
             index.set(name, None)
+            if writes.planned:
+                writes.removed.append(path)  # see plan
+                return
+            with suppress(FileNotFoundError):
+                full.unlink()
+            writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
             return
         if disk == new_sha:
             writes.files.append((None, path, new_sha))
@@ -467,10 +476,12 @@ class Checkout:
 @dataclass
 class _Writes:
     """What one checkout writes: files written aside (temporary, path, blob id;
-    no temporary where the file is already right), files to delete, and
-    directories whose names changed; and the stat of each file whose contents
-    it read (None: there was none), before it read them."""
+    no temporary where the file is already right), and directories whose
+    names changed; and the stat of each file whose contents it read (None:
+    there was none), before it read them. A ``planned`` checkout notes the
+    files it would delete in ``removed``."""
 
+    planned: bool = False
     files: list[tuple[Path | None, str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     dirs: set[Path] = field(default_factory=set)

@@ -21,7 +21,7 @@ import struct
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -593,13 +593,18 @@ class Bases:
     the version that change started from: the branch's version of the path
     when the first such operation ran.
 
-    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base, file's blob id]),
-    read and written under ``index.lock``. A record holds while the path's index
-    entry is the one it was recorded with (see ``stamp``), or stages the file as
-    it was then (``git add`` of the person's copy): once git checks the file out,
-    or the person stages a later edit, the copy no longer provably descends from
-    the base. A path left alone in the middle of a merge keeps its record until
-    that merge ends, since resolving it means staging it.
+    ``.git/gitmem/bases`` (JSON: path -> [index stamp, base, file's blob id,
+    branch's blob id]), read and written under ``index.lock``. A record holds
+    while the branch still has the version it was recorded with (operations
+    record again as they move it; a commit of the person's copy ends it), and
+    the path's index entry is the one it was recorded with (see ``stamp``), or
+    stages something other than the branch's version: the person's copy as it
+    was then (``git add``), or edited again since. Once git checks the file out,
+    the index stages the branch's version. An edit staged after such a checkout
+    holds the record again (the index cannot tell); committing it is refused
+    only if it lacks what the branch gained since the base
+    (``hooks.older_than_branch``). A path left alone in the middle of a merge
+    keeps its record until that merge ends, since resolving it means staging it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -615,31 +620,46 @@ class Bases:
                 self._records = {}
         return self._records
 
-    def holding(self, index: Entries, merging: Callable[[], bool]) -> dict[str, str | None]:
+    def holding(
+        self,
+        index: Entries,
+        merging: Callable[[], bool],
+        branch: Callable[[str], str | None],
+    ) -> dict[str, str | None]:
         """path -> base, for every record that still holds against ``index``
-        (``merging()``: whether a merge, cherry-pick or revert is in progress)."""
+        (``merging()``: whether a merge, cherry-pick or revert is in progress;
+        ``branch(path)``: the branch's blob id of ``path``)."""
         found = {}
         records = self._load()
         in_merge = bool(records) and merging()
         for path, record in records.items():
-            recorded, base, disk = (*record, None)[:3]
+            recorded, base = record[:2]
+            if len(record) > 3 and branch(path) != record[3]:
+                continue  # the branch took another version since (a commit of the copy)
             name = path.encode()
             staged = index.sha(name)
             if (
                 stamp(index, name) == recorded
                 or (recorded == CONFLICT and in_merge)
-                or (disk is not None and staged is not None and staged.decode() == disk)
+                or (staged is not None and staged.decode() != branch(path))
             ):
                 found[path] = base
         return found
 
-    def keep(self, path: str, stamp: str, base: str | None, disk: str | None) -> None:
+    def prune(self, holding: Mapping[str, str | None]) -> None:
+        """Drop the records not in ``holding``: ended, they must not come back."""
+        for path in [p for p in self._load() if p not in holding]:
+            self.drop(path)
+
+    def keep(
+        self, path: str, stamp: str, base: str | None, disk: str | None, branch: str | None
+    ) -> None:
         """Record that the person's copy of ``path`` started from ``base``: its
-        index entry is now ``stamp``, its file ``disk`` (staging that file as it
-        is keeps the record)."""
+        index entry is now ``stamp``, its file ``disk``, the branch's version
+        ``branch``."""
         records = self._load()
-        if records.get(path) != [stamp, base, disk]:
-            records[path] = [stamp, base, disk]
+        if records.get(path) != [stamp, base, disk, branch]:
+            records[path] = [stamp, base, disk, branch]
             self._dirty = True
 
     def drop(self, path: str) -> None:

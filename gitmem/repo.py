@@ -141,7 +141,7 @@ class GitRepo:
         """path -> the version a person's change started from, where an operation
         left the file alone (and git has not checked it out or staged it since);
         see ``Bases``."""
-        return self._checkout.bases()
+        return self._checkout.bases(self.snapshot())
 
     def replaced(self, path: str) -> list[Version]:
         """The versions of ``path`` gitmem last replaced on disk or left to an
@@ -414,9 +414,12 @@ class GitRepo:
                 return moved
             paths = list(change.files)
             planned += 1
-            if planned > _PLANS:
-                # Files keep changing under the plans (an editor saving every few
-                # ms): decide under the lock, where nothing is planned to go stale.
+            plan = None
+            if planned <= _PLANS:
+                plan = self._checkout.plan(old, new, paths, change.from_disk)
+            if plan is None:
+                # Files kept changing under the plans (an editor saving every few
+                # ms), or one is deleted (see plan): decide under the lock.
                 with self._ref_locked(old.commit, new.commit, change) as move:
                     if move is None:
                         return False
@@ -426,7 +429,6 @@ class GitRepo:
                         index.durable_with([], [self._ref_path().parent])
                         self._checkout.update_locked(entries, old, new, paths, change.from_disk)
                         return True
-            plan = self._checkout.plan(old, new, paths, change.from_disk)
             try:
                 with self._ref_locked(old.commit, new.commit, change, plan.unsynced) as move:
                     if move is None:
@@ -542,7 +544,7 @@ class GitRepo:
         log = self._gitdir / "logs" / ref.decode()
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as f:
-            f.write(line)
+            f.write(line + b"\n")
 
     # -- the store lock --------------------------------------------------
 
