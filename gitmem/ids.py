@@ -1,4 +1,5 @@
-"""Block and agent ids: the rules that keep every id a safe path inside the store."""
+"""Block and agent ids: the rules that keep every id a safe path inside the store;
+and what a block version looks like."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def check_agent_id(agent_id: object) -> str:
             f"invalid agent id {agent_id!r}: use up to {MAX_ID} characters of {_RULE}"
         )
     return agent_id
+
+
+_VERSION = re.compile(r"[0-9a-f]{40}")
+
+
+def check_version(version: object, name: str = "if_version") -> str:
+    """Return ``version`` (a block's version: its blob id) in lower case, else
+    raise ValidationError: a typo is a usage error, not a conflict."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version.lower()):
+        raise ValidationError(
+            f"{name} {version!r} is not a block version (40 hex digits, as a block's version is)"
+        )
+    return version.lower()
 
 
 def slug(text: str, fallback: str) -> str:

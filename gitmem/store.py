@@ -16,7 +16,7 @@ from gitmem.errors import ConflictError, ValidationError
 from gitmem.gitcommit import Change, CommitId, Identity
 from gitmem.gitobjects import blob_id
 from gitmem.gitsnapshot import Snapshot
-from gitmem.ids import check_agent_id, check_block_id, slug
+from gitmem.ids import check_agent_id, check_block_id, check_version, slug
 from gitmem.manifest import Agent
 from gitmem.repo import BRANCH, GitRepo, find_root
 from gitmem.validate import OWN_ATTRIBUTES
@@ -198,6 +198,8 @@ class Store:
         unknown = set(fields) - {"value", *blockfmt.KEYS}
         if unknown:
             raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a block")
+        if if_version is not None:
+            if_version = check_version(if_version)
 
         def build(view: View) -> tuple[Write, Block]:
             old = view.block(block_id)

@@ -22,6 +22,7 @@ from gitmem.errors import (
     ValidationError,
 )
 from gitmem.gitcommit import agent_identity
+from gitmem.ids import check_version
 from gitmem.store import Store, Write
 from gitmem.view import View
 
@@ -85,6 +86,9 @@ class Memory:
         texts: dict[str, str],
         args: dict[str, object] | None = None,
     ) -> str:
+        if if_version is not None:
+            if_version = check_version(if_version)
+
         def build(view: View) -> tuple[Write | None, str]:
             old = _by_label(view, self.agent_id, label)
             # Letta's order: which block, then read-only, then the arguments.

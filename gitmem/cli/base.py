@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from gitmem.errors import ConflictError, CorruptError, GitmemError
+from gitmem.errors import ConflictError, CorruptError, GitmemError, ValidationError
 
 EXIT_CONFLICT = 3
 
@@ -146,15 +146,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A version is a blob id; anything else is a typo (exit 2), not a conflict (exit 3)."""
-    from gitmem.gitobjects import is_object_id
+    from gitmem.ids import check_version
 
     if value is None:
         return None
-    if not is_object_id(value.lower()):
+    try:
+        return check_version(value)
+    except ValidationError:
         raise click.BadParameter(
             f"{value!r} is not a block version (40 hex digits, as 'blocks show --json' prints)"
-        )
-    return value.lower()
+        ) from None
 
 
 if_version_option = click.option(
