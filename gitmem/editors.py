@@ -72,18 +72,19 @@ def _swap_live(swap: str) -> bool:
         return True  # not vim's format: some other editor's lock, taken as held
     pid = int.from_bytes(block0[_B0_PID], "little")
     host = block0[_B0_HOST].split(b"\0", 1)[0].decode(errors="replace")
-    return _alive(pid, host)
+    return alive(pid, host)
 
 
 def _emacs_lock_live(target: str) -> bool:
     # user@host.pid:boot-time
     host_pid = target.rpartition("@")[2].partition(":")[0]
     host, _, pid = host_pid.rpartition(".")
-    return not pid.isdigit() or _alive(int(pid), host)
+    return not pid.isdigit() or alive(int(pid), host)
 
 
-def _alive(pid: int, host: str) -> bool:
-    """Whether process ``pid`` on ``host`` may still run (another host's: assume so)."""
+def alive(pid: int, host: str = "") -> bool:
+    """Whether process ``pid`` on ``host`` (default: this one) may still run
+    (another host's: assume so)."""
     if host and host != socket.gethostname():
         return True  # a shared file system: this host cannot tell
     if pid <= 0:

@@ -38,6 +38,7 @@ from dulwich.index import (
 from dulwich.objects import ObjectID
 
 from gitmem import safefs
+from gitmem.editors import alive
 from gitmem.errors import UnsupportedError
 from gitmem.gitlock import Busy, identity
 
@@ -537,7 +538,7 @@ class GitIndex:
                     return True
         try:
             pid = int(_read_small(self._marker) or b"0")
-            return _alive(pid) and 0 <= now - os.stat(self._marker).st_mtime < HOLD_STILL_SECONDS
+            return alive(pid) and 0 <= now - os.stat(self._marker).st_mtime < HOLD_STILL_SECONDS
         except (FileNotFoundError, ValueError):
             return False
 
@@ -561,18 +562,6 @@ def _read_small(path: str) -> bytes:
         return os.read(fd, 256)
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 CONFLICT = "conflict"

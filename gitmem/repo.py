@@ -139,8 +139,7 @@ class GitRepo:
 
     def bases(self) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
-        left the file alone (and git has not checked it out or staged it since);
-        see ``Bases``."""
+        left the file alone and the record still holds (see ``Bases``)."""
         return self._checkout.bases(self.snapshot())
 
     def replaced(self, path: str) -> list[Version]:
@@ -401,6 +400,12 @@ class GitRepo:
         index = self._checkout.index
         planned = 0
 
+        def moving(move: Callable[[Callable[[Path, Path], None]], None]) -> None:
+            nonlocal moved
+            move(index.replace)
+            moved = True
+            index.durable_with([], [self._ref_path().parent])
+
         def run() -> bool:
             nonlocal moved, planned
             if not self.checks_out():
@@ -424,9 +429,7 @@ class GitRepo:
                     if move is None:
                         return False
                     with index.locked() as entries:
-                        move(index.replace)
-                        moved = True
-                        index.durable_with([], [self._ref_path().parent])
+                        moving(move)
                         self._checkout.update_locked(entries, old, new, paths, change.from_disk)
                         return True
             try:
@@ -435,9 +438,7 @@ class GitRepo:
                         return False
                     with index.installed(plan.entries, plan.copied, plan.aside):
                         self._checkout.check(plan)
-                        move(index.replace)
-                        moved = True
-                        index.durable_with([], [self._ref_path().parent])
+                        moving(move)
                         self._checkout.carry_out(plan)
                         return True
             finally:
@@ -484,11 +485,11 @@ class GitRepo:
     ) -> Iterator[Callable[[Callable[[Path, Path], None]], None] | None]:
         """Take the branch's lock file as git does, and yield None if the branch is
         not at ``old``; else write ``new`` into the lock file durably (with the
-        files ``sync_with``, in one batch) and yield
-        what moves the branch (renames the lock file over it with the function
-        it is given: ``os.replace``, or ``GitIndex.replace``). The lock file is
-        removed on the way out unless the branch was moved. FileLocked while
-        another process holds it.
+        files ``sync_with``, in one batch) and yield what moves the branch
+        (renames the lock file over it with the function it is given:
+        ``os.replace``, or ``GitIndex.replace``). The lock file is removed on
+        the way out unless the branch was moved. FileLocked while another
+        process holds it.
 
         The rename alone is left to the caller so that it can happen while
         ``index.lock`` is held, the fsync before (dulwich's ``set_if_equals``
