@@ -35,6 +35,7 @@ from pathlib import Path
 
 WRITER = """
 import sys, gitmem
+assert gitmem.__file__.startswith(sys.argv[3]), gitmem.__file__
 with gitmem.Client(sys.argv[1]) as client:
     memory = client.agents.memory("w")
     k = 0
@@ -105,14 +106,19 @@ def one_run(source: Path, args: argparse.Namespace) -> Run:
     run = Run()
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "mem"
-        subprocess.run([sys.executable, "-c", SETUP, str(store)], env=env, check=True)
+        # cwd: python -c imports from the current directory first, which would
+        # be this checkout's gitmem whatever --source says.
+        subprocess.run([sys.executable, "-c", SETUP, str(store)], env=env, cwd=tmp, check=True)
         acks = [Path(tmp) / f"acks-{i}" for i in range(args.writers)]
         writers = []
         for i, ack in enumerate(acks):
             with open(ack, "w") as out:
                 writers.append(
                     subprocess.Popen(
-                        [sys.executable, "-c", WRITER, str(store), f"p{i}"], env=env, stdout=out
+                        [sys.executable, "-c", WRITER, str(store), f"p{i}", str(source)],
+                        env=env,
+                        cwd=tmp,
+                        stdout=out,
                     )
                 )
         time.sleep(1.0)  # the writers are up and writing
