@@ -399,10 +399,12 @@ class GitIndex:
         lock = self._path + ".lock"
         try:
             st = self._take(aside, lock)
-        except FileExistsError:
+        except BaseException as e:
             self._taken("")
-            os.unlink(aside)
-            raise FileLocked(self._path, lock) from None
+            aside.unlink(missing_ok=True)
+            if isinstance(e, FileExistsError):
+                raise FileLocked(self._path, lock) from None
+            raise
         done = False
         try:
             if self._stat() != copied:
@@ -418,7 +420,7 @@ class GitIndex:
                     os.unlink(lock)
                 safefs.fsync_all([], remove=self._kept)
             self._taken("")
-            os.unlink(aside)  # the index, or the lock file, keeps the file itself
+            aside.unlink(missing_ok=True)  # the index, or the lock file, keeps the file itself
         self._parsed = entries
         self._settle(st)
 
@@ -441,6 +443,9 @@ class GitIndex:
             os.write(fd, aside.read_bytes())
             os.fsync(fd)
             return os.fstat(fd)
+        except BaseException:
+            os.unlink(lock)
+            raise
         finally:
             os.close(fd)
 
