@@ -254,6 +254,9 @@ class Checkout:
         for tmp, path, _ in writes.files:
             full = self.root / path
             if tmp:
+                # Made only now: a failed operation leaves no directory either.
+                for made in _make_dirs(full.parent):
+                    writes.dirs.add(made.parent)
                 self.index.replace(tmp, full)
                 self._prepared.pop(path, None)
             writes.dirs.add(full.parent)
@@ -405,8 +408,6 @@ class Checkout:
         if disk == new_sha:
             writes.files.append((None, path, new_sha))
             return
-        for made in _make_dirs(full.parent):
-            writes.dirs.add(made.parent)
         writes.files.append((self._aside(path, new_sha), path, new_sha))
 
     # -- while HEAD is elsewhere -------------------------------------------

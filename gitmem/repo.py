@@ -516,7 +516,12 @@ class GitRepo:
             moved = True
 
         try:
-            if self._git.refs.read_ref(ref) != old:
+            try:
+                # Read as it is: an empty or damaged file is not "no branch yet".
+                now: bytes | None = path.read_bytes().rstrip(b"\n")
+            except FileNotFoundError:
+                now = self._git.refs.get_packed_refs().get(ref)
+            if now != old:
                 yield None
                 return
             os.write(fd, new + b"\n")
