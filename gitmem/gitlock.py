@@ -23,8 +23,9 @@ STALE_SECONDS = 5.0
 
 
 class Busy(Exception):
-    """Raised while git's lock files are held, to let go of them and wait: a
-    person's git command is at work (see ``GitIndex.busy``)."""
+    """Raised while git's lock files are held, to let go of them, wait and try
+    again: a person's git command is at work (see ``GitIndex.busy``), or what
+    was decided before taking them has changed (``Checkout.check``)."""
 
 
 def with_git_lock(fn: Callable[[], T], wait: Callable[[], bool] | None = None) -> T:
