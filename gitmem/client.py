@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from gitmem.errors import ValidationError
 from gitmem.model.block import UNSET, Block, Unset
 from gitmem.model.manifest import Agent
 
@@ -83,10 +84,14 @@ class Client:
 
     @staticmethod
     def is_version(text: str) -> bool:
-        """Whether ``text`` has the form of a block version (40 lower-case hex digits)."""
-        from gitmem.git.objects import is_object_id
+        """Whether ``text`` has the form of a block version (40 hex digits)."""
+        from gitmem.model.ids import check_version
 
-        return is_object_id(text)
+        try:
+            check_version(text)
+        except ValidationError:
+            return False
+        return True
 
     @property
     def path(self) -> Path:

@@ -385,7 +385,9 @@ def person_commits(store: Path, how: list[str], running: Callable[[], bool]) -> 
     path = store / "blocks/notes.md"
     k = 0
     while running() or k < 3:
-        threading.Event().wait(0.01)  # a busy person, but one who leaves the agents room
+        # A busy person, but one who leaves the agents room: writers hold still
+        # while a person's git runs and a moment after (GitIndex.busy).
+        threading.Event().wait(0.15)
         line = f"person-{k}"
         text = path.read_text()
         if line not in text.split("\n"):

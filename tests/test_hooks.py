@@ -428,6 +428,80 @@ def test_a_copy_older_than_the_branch_is_refused_then_gitmem_commit_merges_it(
     assert_clean(store)
 
 
+@pytest.mark.parametrize("how", ["add, agent, commit", "commit -a"])
+def test_a_copy_older_than_the_branch_is_refused_with_no_verify_too(
+    sample: gitmem.Client, how: str
+) -> None:
+    """--no-verify skips pre-commit; the reference-transaction hook, which git runs
+    for every ref update, refuses the move of the branch instead."""
+    store = sample.path
+    person_edits(store)
+    if how.startswith("add"):
+        git(store, "add", ORG)
+    commit = agent_writes(sample)
+    before = git(store, "rev-parse", "HEAD")
+
+    args = {"commit -a": ["-a"]}.get(how, [])
+
+    refused = run_git(store, "commit", "--no-verify", "-m", "person", *args)
+
+    assert refused.returncode != 0
+    assert refused.stderr.startswith(
+        refusal(ORG, commit)
+        + "Error: gitmem: commit refused; fix the files above, git add them and commit again\n"
+    ), refused.stderr
+    assert git(store, "rev-parse", "HEAD") == before
+    done = CliRunner().invoke(main, ["-C", str(store), "commit", ORG])
+    assert done.exit_code == 0, done.output
+    assert_both_lines_once(sample)
+    assert_clean(store)
+
+
+def test_a_no_verify_commit_of_a_copy_holding_the_agents_writes_goes_through(
+    sample: gitmem.Client,
+) -> None:
+    store = sample.path
+    person_edits(store)
+    agent_writes(sample)
+    # The person takes the agent's line into their copy by hand.
+    with open(store / ORG, "a") as f:
+        f.write(f"{AGENT_LINE}\n")
+    git(store, "commit", "--no-verify", "-qam", "person")
+    assert_both_lines_once(sample)
+    assert_clean(store)
+
+
+@pytest.mark.parametrize("how", ["add, commit", "commit -a", "add, add again, commit"])
+def test_a_copy_edited_again_after_the_agent_wrote_is_refused_then_merged(
+    sample: gitmem.Client, how: str
+) -> None:
+    """The person's copy was taken before the agent wrote, and edited (and
+    staged) again after: it still descends from the older version."""
+    store = sample.path
+    person_edits(store)
+    if how.startswith("add, add"):
+        git(store, "add", ORG)
+    commit = agent_writes(sample)
+    with open(store / ORG, "a") as f:
+        f.write("Second person line\n")
+    if how.startswith("add"):
+        git(store, "add", ORG)
+    args = {"commit -a": ["-a"]}.get(how, [])
+
+    refused = run_git(store, "commit", "-m", "person", *args)
+
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        refusal(ORG, commit)
+        + "Error: gitmem: commit refused; fix the files above, git add them and commit again\n",
+    )
+    done = CliRunner().invoke(main, ["-C", str(store), "commit", ORG])
+    assert done.exit_code == 0, done.output
+    assert_both_lines_once(sample)
+    assert sample.blocks.retrieve("organization").value.count("Second person line") == 1
+    assert_clean(store)
+
+
 def test_the_index_never_stages_the_removal_of_an_agents_line(sample: gitmem.Client) -> None:
     store = sample.path
     person_edits(store)

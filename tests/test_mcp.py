@@ -154,6 +154,8 @@ def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> Non
         ("memory_insert", {"label": "organization", "new_string": "x", "insert_line": 99}),
         ("memory_insert", {"label": "organization"}),
         ("memory_insert", {"label": "organization", "new_string": "x", "line": 2}),
+        # The tools take no version: a usage error, never a conflict.
+        ("memory_rethink", {"label": "organization", "new_memory": "x", "if_version": "junk"}),
         ("memory_delete", {"label": "organization"}),
     ]
 
@@ -175,6 +177,7 @@ def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> Non
         "memory block: [0, 3], or -1 to append to the end of the memory block.",
         "memory_insert: missing required argument `new_string`.",
         "memory_insert: unknown argument `line`; it takes label, new_string, insert_line.",
+        "memory_rethink: unknown argument `if_version`; it takes label, new_memory.",
         "Unknown tool `memory_delete`; the tools are: memory_view, memory_insert, "
         "memory_replace, memory_rethink.",
     ]

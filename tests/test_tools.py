@@ -294,6 +294,46 @@ def test_if_version_conflicts_name_both_versions(
     assert call(memory, now) == EDITED.format("notes")
 
 
+@pytest.mark.parametrize("version", ["garbage", "", "a" * 39, "g" * 40, 12])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, m, v: m.memory_insert("notes", "x", if_version=v),
+        lambda c, m, v: m.memory_replace("notes", "one", "1", if_version=v),
+        lambda c, m, v: m.memory_rethink("notes", "x", if_version=v),
+        lambda c, m, v: c.blocks.update("notes", value="x", if_version=v),
+    ],
+    ids=["insert", "replace", "rethink", "update"],
+)
+def test_if_version_that_is_no_version_is_a_usage_error(
+    client: gitmem.Client,
+    memory: gitmem.Memory,
+    call: Callable[[gitmem.Client, gitmem.Memory, object], object],
+    version: object,
+) -> None:
+    """Not a conflict (retrying would not help): the CLI exits 2 for it too."""
+    before = head(client)
+    with pytest.raises(ValidationError) as refused:
+        call(client, memory, version)
+    assert not isinstance(refused.value, ConflictError)
+    assert str(refused.value) == (
+        f"if_version {version!r} is not a block version (40 hex digits, as a block's version is)"
+    )
+    assert head(client) == before
+
+
+def test_if_version_in_upper_case_is_the_same_version(
+    client: gitmem.Client, memory: gitmem.Memory
+) -> None:
+    read = client.blocks.retrieve("notes").version
+    assert read is not None
+    memory.memory_insert("notes", "x", if_version=read.upper())
+    again = client.blocks.retrieve("notes").version
+    assert again is not None
+    client.blocks.update("notes", value="y", if_version=again.upper())
+    assert client.blocks.retrieve("notes").value == "y"
+
+
 def test_each_change_is_one_commit_by_the_agent_and_a_no_op_is_none(
     client: gitmem.Client, memory: gitmem.Memory
 ) -> None:

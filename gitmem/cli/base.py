@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar, overload
 
 import click
 
-from gitmem.errors import ConflictError, CorruptError, GitmemError
+from gitmem.errors import ConflictError, CorruptError, GitmemError, ValidationError
 
 if TYPE_CHECKING:
     from click.decorators import FC
@@ -155,10 +155,10 @@ def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 
     if value is None:
         return None
-    if not Client.is_version(value.lower()):
+    if not Client.is_version(value):
         raise click.BadParameter(
             f"{value!r} is not a block version (40 hex digits, as 'blocks show --json' prints)"
-        )
+        ) from None
     return value.lower()
 
 
@@ -181,7 +181,6 @@ def read_value(value: str | None, value_file: Path | None) -> str | None:
 
 def read_text(source: Path | None) -> str:
     """UTF-8 text from a file or (``None``) stdin, read no further than any block can hold."""
-    from gitmem.errors import ValidationError
     from gitmem.model.block import MAX_FILE_BYTES, decode
 
     if source is None:

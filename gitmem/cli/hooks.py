@@ -79,12 +79,14 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     # gets the ref updates on stdin.
     given = os.environ.get("GIT_INDEX_FILE")
     index = Path(ctx.obj["path"]) / given if given else None
+    updates = sys.stdin.readlines() if name == "reference-transaction" else []
     with Client(ctx.obj["path"]) as client:
-        problems = client.hooks.run(name, args, index=index, updates=sys.stdin)
+        problems = client.hooks.run(name, args, index=index, updates=updates)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        refused = "stash" if name == "reference-transaction" else "commit"
+        stash = any(line.rstrip("\n").endswith(" refs/stash") for line in updates)
+        refused = "stash" if stash else "commit"
         raise ValidationError(
             f"gitmem: {refused} refused; fix the files above, git add them and commit again"
         )

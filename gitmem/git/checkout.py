@@ -6,9 +6,11 @@ kept), any other one is rewritten and its index entry updated."""
 from __future__ import annotations
 
 import errno
+import functools
+import itertools
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from gitmem.errors import CorruptError
 from gitmem.git import safefs
 from gitmem.git.editors import Replaced, Version, held
 from gitmem.git.index import Bases, Entries, GitIndex, entry_for, read_index, stamp
-from gitmem.git.lock import with_git_lock
+from gitmem.git.lock import Busy, with_git_lock
 from gitmem.git.objects import blob_id
 from gitmem.git.snapshot import Snapshot, diff
 from gitmem.git.tree import FILE_MODE
@@ -62,19 +64,24 @@ class Checkout:
         self._away = self._own / "away"  # see moving_away
         self._replaced = Replaced(self._own / "replaced")
         self._blob = blob
+        self._prepared: dict[str, tuple[Path, str]] = {}  # see prepare
+        self._held_now: dict[str, bool] = {}  # see prepare
+        self._asides = itertools.count()
+        self._unsynced: list[Path] = []  # written aside since prepare: see plan
 
-    def bases(self) -> dict[str, str | None]:
+    def bases(self, branch: Snapshot) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
-        left the file alone and the record still holds: see ``Bases``."""
+        left the file alone and the record still holds (``branch``: the branch's
+        head): see ``Bases``."""
         index = read_index(str(self._gitdir / "index"))
-        return Bases(self._bases_file).holding(index, self._merging())
+        return Bases(self._bases_file).holding(index, self._merging, branch.blob_id)
 
     def _merging(self) -> bool:
         """Whether git is in the middle of a merge, cherry-pick or revert."""
         names = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
         return any((self._gitdir / name).exists() for name in names)
 
-    def _temporary(self, n: int = 0) -> Path:
+    def _temporary(self, n: int | str = 0) -> Path:
         """A file of this thread's (its ``n``-th) to write before renaming it into place."""
         self._own.mkdir(parents=True, exist_ok=True)
         return self._own / f"tmp-{os.getpid()}-{threading.get_ident()}-{n}"
@@ -83,6 +90,50 @@ class Checkout:
         """The versions of ``path`` last replaced on disk (or left to an editor's
         buffer), newest first: a save may be derived from any of them."""
         return self._replaced.get(path)
+
+    def prepare(self, new: Snapshot, paths: Iterable[str]) -> list[Path]:
+        """Write aside the files ``new`` has at ``paths``, ahead of ``update_locked``
+        (which uses them where it checks a file out), so that it holds
+        ``index.lock`` only to rename them into place. Returns what to fsync
+        before they are used.
+
+        Which files an editor has open is found here too: editors take no git
+        lock, so looking under ``index.lock`` would tell no more."""
+        self.drop_prepared()
+        for path in dict.fromkeys(paths):
+            self._held_now[path] = held(self.root, path)
+            sha = new.blob_id(path)
+            if sha is not None and disk_blob_id(self.root, path, self.cap) != sha:
+                self._aside(path, sha)
+        self._unsynced.clear()  # the caller fsyncs them
+        found = [tmp for tmp, _ in self._prepared.values()]
+        return [*found, self._own] if found else []
+
+    def _aside(self, path: str, sha: str) -> Path:
+        """A file holding blob ``sha`` for ``path``, written aside (by ``prepare``,
+        or now) to be renamed into place."""
+        found = self._prepared.get(path)
+        if found is not None and found[1] == sha:
+            return found[0]
+        if found is not None:
+            found[0].unlink(missing_ok=True)
+        tmp = self._temporary(f"p{next(self._asides)}")
+        try:
+            tmp.write_bytes(self._blob(sha))
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk: nothing left behind
+            raise
+        self._prepared[path] = (tmp, sha)
+        self._unsynced.append(tmp)
+        return tmp
+
+    def drop_prepared(self) -> None:
+        """Remove the files ``prepare`` wrote that no checkout used."""
+        for tmp, _ in self._prepared.values():
+            with suppress(FileNotFoundError):
+                tmp.unlink()
+        self._prepared.clear()
+        self._held_now.clear()
 
     def remove_temporaries(self) -> None:
         """Remove the files a writer killed mid-checkout left half written."""
@@ -123,32 +174,104 @@ class Checkout:
         lets go of ``index.lock`` (see ``GitIndex.durable_with``).
         """
         bases = Bases(self._bases_file)
-        records = bases.holding(index, self._merging())
-        writes = _Writes()
+        self._finish(index, self._decide(index, bases, old, new, paths, claimed))
+        bases.save()
+
+    def _finish(self, index: Entries, writes: _Writes) -> None:
+        """Put the files written aside in place and in the index, durably."""
+        self._apply(writes)
+        for _, path, sha in writes.files:
+            # Stat, then check the content: a save landing since the file was
+            # checked must not get this version's stat, or it would look unchanged.
+            entry = entry_for(str(self.root / path), ObjectID(sha.encode()))
+            fresh = disk_blob_id(self.root, path, self.cap) == sha
+            index.set(path.encode(), entry if fresh else _unstatted(sha))
+
+    def plan(
+        self, old: Snapshot, new: Snapshot, paths: list[str], claimed: Mapping[str, str | None]
+    ) -> Plan | None:
+        """``update_locked``, decided without ``index.lock`` on a copy of the index,
+        for ``carry_out`` to do under it once ``check`` finds nothing changed.
+
+        The new index is written aside with the plan (``GitIndex.installed``
+        links it in as the lock file), so that git finds the lock held only
+        for the renames. Its entries for the files to rename have the stat of
+        the files written aside: the renaming changes only their ctime, which
+        makes git (and gitmem) compare those files' contents once.
+
+        None if the checkout deletes a file: the file may be in the way of
+        another path (a block ``x`` replaced by ``x.md/y``), which only deleting
+        it first lets the decisions see; that checkout is made under the lock.
+        """
+        entries, copied = self.index.copy()
+        bases = Bases(self._bases_file)
+        self._unsynced.clear()
+        writes = self._decide(entries, bases, old, new, paths, claimed, planned=True)
+        if writes.removed:
+            return None
+        for tmp, path, sha in writes.files:
+            entry = entry_for(str(tmp or self.root / path), ObjectID(sha.encode()))
+            entries.set(path.encode(), entry)
+        aside = self.index.write_aside(entries)
+        unsynced = (aside, *self._unsynced)
+        return Plan(entries, copied, writes, bases, aside, unsynced)
+
+    def check(self, plan: Plan) -> None:
+        """Under ``index.lock``: raise Busy if a file ``plan`` looked at changed
+        since (a person's save): plan again."""
+        for path, seen in plan.writes.seen.items():
+            if _stat_key(self.root / path) != seen:
+                raise Busy()
+
+    def carry_out(self, plan: Plan) -> None:
+        """Under ``index.lock``, after ``check``: put ``plan``'s files in place."""
+        self._apply(plan.writes)
+        self.index.after(plan.bases.save)
+
+    def _decide(
+        self,
+        index: Entries,
+        bases: Bases,
+        old: Snapshot,
+        new: Snapshot,
+        paths: list[str],
+        claimed: Mapping[str, str | None],
+        planned: bool = False,
+    ) -> _Writes:
+        """What to write for ``paths`` and ``claimed``; index entries of files
+        left as they are, and records of bases, are changed in place. Files to
+        delete are deleted, or only noted if ``planned``."""
+        records = bases.holding(index, self._merging, old.blob_id)
+        bases.prune(records)
+        writes = _Writes(planned=planned)
         for path in paths:
             if path not in claimed:
                 old_sha, new_sha = old.blob_id(path), new.blob_id(path)
                 self._sync_path(index, bases, writes, records, path, old_sha, new_sha)
         for path, read in claimed.items():
             self._sync_claimed(index, bases, writes, path, read, new.blob_id(path))
-        self._finish(index, writes)
-        bases.save()
+        return writes
 
-    def _finish(self, index: Entries, writes: _Writes) -> None:
-        """Put the files written aside in place and in the index, durably."""
-        for tmp, path, sha in writes.files:
+    def _apply(self, writes: _Writes) -> None:
+        """Under ``index.lock``: rename into place what ``writes`` says, durably
+        once the lock is let go."""
+        for tmp, path, _ in writes.files:
             full = self.root / path
             if tmp:
-                os.replace(tmp, full)
+                # Made only now: a failed operation leaves no directory either.
+                for made in _make_dirs(full.parent):
+                    writes.dirs.add(made.parent)
+                self.index.replace(tmp, full)
+                self._prepared.pop(path, None)
             writes.dirs.add(full.parent)
-            # Stat, then check the content: a save landing since the file was
-            # checked must not get this version's stat, or it would look unchanged.
-            entry = entry_for(str(full), ObjectID(sha.encode()))
-            fresh = disk_blob_id(self.root, path, self.cap) == sha
-            index.set(path.encode(), entry if fresh else _unstatted(sha))
         # A file already right (a person's save being committed) is made durable
         # too: the index is about to say it holds the commit's version.
         self.index.durable_with([self.root / path for _, path, _ in writes.files], writes.dirs)
+
+    def _disk(self, writes: _Writes, path: str) -> str | None:
+        """The blob id of the file at ``path``, its stat noted first for ``check``."""
+        writes.seen[path] = _stat_key(self.root / path)
+        return disk_blob_id(self.root, path, self.cap)
 
     def _sync_path(
         self,
@@ -176,7 +299,7 @@ class Checkout:
             return
         name = path.encode()
         conflicted = index.conflicted(name)
-        disk = disk_blob_id(self.root, path, self.cap)
+        disk = self._disk(writes, path)
         if not conflicted:
             if disk == new_sha or (disk == old_sha and not self._held(path, disk, new_sha)):
                 self._check_out(index, bases, writes, path, new_sha, disk)
@@ -192,7 +315,7 @@ class Checkout:
             # stages taking this operation's change back out (the stat is left
             # empty, so git and gitmem compare the file's contents).
             index.set(name, None if new_sha is None else _unstatted(new_sha))
-        bases.keep(path, stamp(index, name), base, disk)
+        bases.keep(path, stamp(index, name), base, disk, new_sha)
 
     def _sync_claimed(
         self,
@@ -203,7 +326,7 @@ class Checkout:
         read: str | None,
         new_sha: str | None,
     ) -> None:
-        disk = disk_blob_id(self.root, path, self.cap)
+        disk = self._disk(writes, path)
         if disk == read and (disk == new_sha or not self._held(path, disk, new_sha)):
             self._check_out(index, bases, writes, path, new_sha, read, saved=True)
             return
@@ -216,7 +339,10 @@ class Checkout:
         """Whether an editor has ``path`` (blob ``disk``) open and it would be
         rewritten under it. A file to delete is deleted, one to create created:
         a buffer of a file that is not there holds nothing to keep."""
-        return disk is not None and new_sha is not None and held(self.root, path)
+        if disk is None or new_sha is None:
+            return False
+        found = self._held_now.get(path)
+        return held(self.root, path) if found is None else found
 
     def _with_editor(
         self, path: str, disk: str | None, old_sha: str | None, new_sha: str | None
@@ -229,6 +355,10 @@ class Checkout:
         if disk is None or Version(disk, saved=False) not in self._replaced.get(path):
             return False
         return self._held(path, disk, new_sha)
+
+    def _keep_replaced(self, path: str, version: Version) -> None:
+        # Once index.lock is let go: only gitmem reads it, under the store lock.
+        self.index.after(functools.partial(self._replaced.add, path, version))
 
     def _leave_to_editor(
         self,
@@ -248,10 +378,10 @@ class Checkout:
         if on_disk is None or on_disk == new_sha:
             bases.drop(path)
             return
-        self._replaced.add(path, Version(on_disk, saved))
+        self._keep_replaced(path, Version(on_disk, saved))
         # The copy on disk started from that version: plain git committing it
         # is merged or refused like any person's copy (hooks.older_than_branch).
-        bases.keep(path, stamp(index, name), on_disk, on_disk)
+        bases.keep(path, stamp(index, name), on_disk, on_disk, new_sha)
 
     def _check_out(
         self,
@@ -265,25 +395,24 @@ class Checkout:
     ) -> None:
         """Write ``new_sha`` (None: no file) to ``path`` on disk and in the index;
         ``disk`` is the blob id of the file there now (``saved``: a person's save).
-        A new file is only written aside here: ``update_locked`` puts it in place."""
+        A new file is only written aside here: ``_apply`` puts it in place."""
         bases.drop(path)
         if disk is not None and disk != new_sha:  # an editor's buffer may still hold it
-            self._replaced.add(path, Version(disk, saved))
+            self._keep_replaced(path, Version(disk, saved))
         name, full = path.encode(), self.root / path
         if new_sha is None:
+            index.set(name, None)
+            if writes.planned:
+                writes.removed.append(path)  # see plan
+                return
             with suppress(FileNotFoundError):
                 full.unlink()
             writes.dirs.add(_remove_empty_dirs(full.parent, self.root))
-            index.set(name, None)
             return
         if disk == new_sha:
             writes.files.append((None, path, new_sha))
             return
-        for made in _make_dirs(full.parent):
-            writes.dirs.add(made.parent)
-        tmp = self._temporary(len(writes.files))
-        tmp.write_bytes(self._blob(new_sha))
-        writes.files.append((tmp, path, new_sha))
+        writes.files.append((self._aside(path, new_sha), path, new_sha))
 
     # -- while HEAD is elsewhere -------------------------------------------
 
@@ -349,12 +478,41 @@ class Checkout:
 
 @dataclass
 class _Writes:
-    """What one checkout wrote: files written aside (temporary, path, blob id;
+    """What one checkout writes: files written aside (temporary, path, blob id;
     no temporary where the file is already right), and directories whose
-    names changed."""
+    names changed; and the stat of each file whose contents it read (None:
+    there was none), before it read them. A ``planned`` checkout notes the
+    files it would delete in ``removed``."""
 
+    planned: bool = False
     files: list[tuple[Path | None, str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     dirs: set[Path] = field(default_factory=set)
+    seen: dict[str, tuple[int, ...] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checkout decided without ``index.lock`` (``Checkout.plan``): the new
+    index entries, the stamp of the index they were copied from, and that
+    index written aside; the files to write, and the records of bases; what
+    to fsync before it is carried out."""
+
+    entries: Entries
+    copied: tuple[int, int, int] | None
+    writes: _Writes
+    bases: Bases
+    aside: Path
+    unsynced: tuple[Path, ...]  # the aside index and the files written aside for it
+
+
+def _stat_key(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever the file at ``path`` is written, replaced or removed."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _unstatted(sha: str) -> IndexEntry:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
-from gitmem.git import safefs
 from gitmem.git.objects import is_object_id
 
 # vim (and nano, which writes the same lock) name a second and third session's
@@ -86,18 +85,19 @@ def _swap_live(swap: str) -> bool:
         return True  # not vim's format: some other editor's lock, taken as held
     pid = int.from_bytes(block0[_B0_PID], "little")
     host = block0[_B0_HOST].split(b"\0", 1)[0].decode(errors="replace")
-    return _alive(pid, host)
+    return alive(pid, host)
 
 
 def _emacs_lock_live(target: str) -> bool:
     # user@host.pid:boot-time
     host_pid = target.rpartition("@")[2].partition(":")[0]
     host, _, pid = host_pid.rpartition(".")
-    return not pid.isdigit() or _alive(int(pid), host)
+    return not pid.isdigit() or alive(int(pid), host)
 
 
-def _alive(pid: int, host: str) -> bool:
-    """Whether process ``pid`` on ``host`` may still run (another host's: assume so)."""
+def alive(pid: int, host: str = "") -> bool:
+    """Whether process ``pid`` on ``host`` (default: this one) may still run
+    (another host's: assume so)."""
     if host and host != socket.gethostname():
         return True  # a shared file system: this host cannot tell
     if pid <= 0:
@@ -153,7 +153,17 @@ class Replaced:
         finally:
             os.close(fd)
         if size > 2 * KEEP * len(line):
-            safefs.replace_file(file, b"".join(_line(v) for v in reversed(self.get(path))))
+            # Cut down in place: this runs under git's index.lock, and a rename
+            # over the file would free the old one meanwhile (ms on ext4). Cut
+            # short by a crash, the file has older lines last, which only
+            # reorders the candidates.
+            kept = b"".join(_line(v) for v in reversed(self.get(path)))
+            fd = os.open(file, os.O_WRONLY)  # not O_APPEND: pwrite would append
+            try:
+                os.pwrite(fd, kept, 0)
+                os.ftruncate(fd, len(kept))
+            finally:
+                os.close(fd)
 
     def get(self, path: str) -> list[Version]:
         """The kept versions of ``path``, newest first, each once."""

@@ -22,8 +22,16 @@ LOCK_WAIT_SECONDS = 30.0
 STALE_SECONDS = 5.0
 
 
-def with_git_lock(fn: Callable[[], T]) -> T:
-    """Run ``fn``, waiting while another process holds a git lock file it needs.
+class Busy(Exception):
+    """Raised while git's lock files are held, to let go of them, wait and try
+    again: a person's git command is at work (see ``GitIndex.busy``), or what
+    was decided before taking them has changed (``Checkout.check``)."""
+
+
+def with_git_lock(fn: Callable[[], T], wait: Callable[[], bool] | None = None) -> T:
+    """Run ``fn``, waiting while another process holds a git lock file it needs,
+    and while ``wait()`` says a person's git is at work (it may raise FileLocked
+    too; ``fn`` may raise Busy).
 
     A lock file is never removed here, however old: git holds ``index.lock``
     for as long as the editor of a ``git commit -a`` is open. The ones a gitmem
@@ -33,7 +41,8 @@ def with_git_lock(fn: Callable[[], T]) -> T:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            return fn()
+            if wait is None or not wait():
+                return fn()
         except FileLocked as e:
             if time.monotonic() > deadline:
                 lock = os.fsdecode(e.lockfilename)
@@ -41,7 +50,9 @@ def with_git_lock(fn: Callable[[], T]) -> T:
                     f"{lock} is held by another process; if no git command is running, "
                     "one that died left it: remove it"
                 ) from None
-            time.sleep(0.005)
+        except Busy:
+            pass
+        time.sleep(0.005)
 
 
 def identity(st: os.stat_result) -> str:

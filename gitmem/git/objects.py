@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
+from collections.abc import Iterable
+from pathlib import Path
 
 from dulwich.errors import FileFormatException
 from dulwich.file import GitFile
@@ -91,8 +93,8 @@ class LooseObjects:
             raise FileFormatException(f"bad loose object header {header[:40]!r}")
         return cls.type_num, raw
 
-    def sync(self) -> None:
+    def sync(self, also: Iterable[str | Path] = ()) -> None:
         """fsync the objects written since the last ``sync`` and the directories
-        their names are in, together (see ``safefs.fsync_all``)."""
+        their names are in, together with ``also`` (see ``safefs.fsync_all``)."""
         paths, self._unsynced = self._unsynced, []
-        safefs.fsync_all(paths)
+        safefs.fsync_all([*paths, *also])

@@ -12,14 +12,16 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
 from dulwich.config import ConfigFile, StackedConfig
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
+from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
+from dulwich.reflog import format_reflog_line
 from dulwich.refs import Ref, check_ref_format
 from dulwich.repo import DefaultIdentityNotFound, Repo, get_user_identity
 
@@ -39,6 +41,7 @@ ObjT = TypeVar("ObjT", bound=ShaFile)
 BRANCH = "main"  # a new store's branch
 HEADS = b"refs/heads/"
 _TREE_CACHE = 256
+_PLANS = 3  # checkouts planned before one is made under index.lock (see _move_and_check_out)
 
 
 def find_root(start: Path) -> Path:
@@ -153,9 +156,8 @@ class GitRepo:
 
     def bases(self) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
-        left the file alone (and git has not checked it out or staged it since);
-        see ``Bases``."""
-        return self._checkout.bases()
+        left the file alone and the record still holds (see ``Bases``)."""
+        return self._checkout.bases(self.snapshot())
 
     def replaced(self, path: str) -> list[Version]:
         """The versions of ``path`` gitmem last replaced on disk or left to an
@@ -365,8 +367,18 @@ class GitRepo:
                             self._checkout.update(old, old, [], change.from_disk)
                         return result
                     commit = self._write_commit(old.commit, new_tree, change)
-                self._loose.sync()  # durable before the branch can point at them
-                if self._move_and_check_out(old, Snapshot(self, commit, new_tree), change):
+                new = Snapshot(self, commit, new_tree)
+                # The files to check out are written aside now, and made durable
+                # with the objects, before the branch can point at them.
+                try:
+                    written = []
+                    if self.checks_out():
+                        written = self._checkout.prepare(new, [*change.files, *change.from_disk])
+                    self._loose.sync(written)
+                except BaseException:
+                    self._checkout.drop_prepared()
+                    raise
+                if self._move_and_check_out(old, new, change):
                     return result
                 if self.head() == old.commit:  # nobody moved it: retrying would spin forever
                     raise CorruptError(f"the branch {self.branch_ref().decode()} cannot be moved")
@@ -409,17 +421,33 @@ class GitRepo:
         """Move the branch from ``old`` to ``new`` and update index and files, all
         under git's ``index.lock``; False if someone else moved the branch first.
 
-        Taking the index lock before the compare-and-swap means that failing to
-        get it changes nothing (taken after, a call could fail with its commit
+        The branch moves only once the index lock is held: failing to get it
+        then changes nothing (moved before, a call could fail with its commit
         already made), and git commands that lock the index (``git add``,
         ``git commit -a``) see branch, index and files change together. While
         HEAD is elsewhere (``checks_out``), only the branch moves.
-        """
 
+        git never waits for ``index.lock``: a ``git add`` that finds it fails.
+        So it is held only to rename the branch's lock file and the new files
+        into place and write the index: the new files and the branch's new
+        value are written and fsynced before (``prepare``, ``_ref_locked``),
+        and the rest is made durable after (``GitIndex.locked``). And since a
+        ``git commit`` fails if the branch moves while it runs, writes wait
+        while a person's git command is at work (``GitIndex.busy``).
+        Measured with bench/plaingit.py.
+        """
         moved = False
+        index = self._checkout.index
+        planned = 0
+
+        def moving(move: Callable[[Callable[[Path, Path], None]], None]) -> None:
+            nonlocal moved
+            move(index.replace)
+            moved = True
+            index.durable_with([], [self._ref_path().parent])
 
         def run() -> bool:
-            nonlocal moved
+            nonlocal moved, planned
             if not self.checks_out():
                 # The index and files are the person's, and their git (a commit's
                 # editor holds index.lock while it is open) must not hold agents up.
@@ -429,15 +457,37 @@ class GitRepo:
                 if moved and self.checks_out():  # HEAD came back to the branch meanwhile
                     self._checkout.catch_up(new)
                 return moved
-            with self._checkout.index.locked() as index:
-                if not self._move_branch(old.commit, new.commit, change):
-                    return False
-                moved = True
-                self._checkout.update_locked(index, old, new, list(change.files), change.from_disk)
-                return True
+            paths = list(change.files)
+            planned += 1
+            plan = None
+            if planned <= _PLANS:
+                plan = self._checkout.plan(old, new, paths, change.from_disk)
+            if plan is None:
+                # Files kept changing under the plans (an editor saving every few
+                # ms), or one is deleted (see plan): decide under the lock.
+                with self._ref_locked(old.commit, new.commit, change) as move:
+                    if move is None:
+                        return False
+                    with index.locked() as entries:
+                        moving(move)
+                        self._checkout.update_locked(entries, old, new, paths, change.from_disk)
+                        return True
+            try:
+                with self._ref_locked(old.commit, new.commit, change, plan.unsynced) as move:
+                    if move is None:
+                        return False
+                    with index.installed(plan.entries, plan.copied, plan.aside):
+                        self._checkout.check(plan)
+                        moving(move)
+                        self._checkout.carry_out(plan)
+                        return True
+            finally:
+                plan.aside.unlink(missing_ok=True)
 
         try:
-            return with_git_lock(run)
+            # Only git on the branch can be hurt: with HEAD elsewhere, a person's
+            # commit moves another ref.
+            return with_git_lock(run, wait=lambda: self.checks_out() and index.busy())
         except OSError:
             if not moved:
                 raise
@@ -446,33 +496,101 @@ class GitRepo:
             # record stays, and the next operation finishes index and files.
             self._unfinished = True
             return True
+        finally:
+            self._checkout.drop_prepared()
 
     def _move_branch(self, old: ObjectID | None, new: ObjectID | None, change: Change) -> bool:
-        assert new is not None  # a snapshot we just committed
-        refs, ref = self._git.refs, self.branch_ref()
-        # Saying who and when keeps dulwich from reading every git config file
-        # for the reflog entry on each operation.
-        who, when, zone = bytes(change.author), int(time.time()), time.localtime().tm_gmtoff
-        message = f"gitmem: {change.op}: {change.target}".encode()
-
         def move() -> bool:
-            if old is None:
-                return bool(refs.add_if_new(ref, new, who, when, zone, message))
-            return bool(refs.set_if_equals(ref, old, new, who, when, zone, message))
+            with self._ref_locked(old, new, change) as move:
+                if move is None:
+                    return False
+                move(os.replace)
+                return True
 
+        if not with_git_lock(move):
+            return False
+        safefs.fsync(self._ref_path().parent)
+        return True
+
+    def _ref_path(self) -> Path:
+        return self._gitdir / self.branch_ref().decode()
+
+    @contextmanager
+    def _ref_locked(
+        self,
+        old: ObjectID | None,
+        new: ObjectID | None,
+        change: Change,
+        sync_with: Iterable[Path] = (),
+    ) -> Iterator[Callable[[Callable[[Path, Path], None]], None] | None]:
+        """Take the branch's lock file as git does, and yield None if the branch is
+        not at ``old``; else write ``new`` into the lock file durably (with the
+        files ``sync_with``, in one batch) and yield what moves the branch
+        (renames the lock file over it with the function it is given:
+        ``os.replace``, or ``GitIndex.replace``). The lock file is removed on
+        the way out unless the branch was moved. FileLocked while another
+        process holds it.
+
+        The rename alone is left to the caller so that it can happen while
+        ``index.lock`` is held, the fsync before (dulwich's ``set_if_equals``
+        does both at once, and reads every git config file for the reflog).
+        """
+        assert new is not None  # a snapshot we just committed
+        ref = self.branch_ref()
+        path = self._gitdir / ref.decode()
+        lock = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Should we die holding the ref's lock file, the next writer knows it:
-        # dulwich writes the commit into it only as it closes it.
+        # it holds nothing, or the commit we were moving to.
         self._note(b"ref=" + new)
         try:
-            if not with_git_lock(move):
-                return False
-        finally:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
             self._note(b"ref=")
-        # dulwich fsyncs the ref's lock file, then renames it over the ref; the
-        # rename lasts a power cut only once the directory is fsynced (ext4
-        # commits it up to 5 s later otherwise: tests/test_powercut.py).
-        safefs.fsync((self._gitdir / ref.decode()).parent)
-        return True
+            raise FileLocked(str(path), str(lock)) from None
+        moved = False
+
+        def move(replace: Callable[[Path, Path], None]) -> None:
+            nonlocal moved
+            replace(lock, path)
+            moved = True
+
+        try:
+            try:
+                # Read as it is: an empty or damaged file is not "no branch yet".
+                now: bytes | None = path.read_bytes().rstrip(b"\n")
+            except FileNotFoundError:
+                now = self._git.refs.get_packed_refs().get(ref)
+            if now != old:
+                yield None
+                return
+            os.write(fd, new + b"\n")
+            safefs.fsync_all([fd, *sync_with])
+            yield move
+        finally:
+            os.close(fd)
+            if not moved:
+                with suppress(FileNotFoundError):
+                    os.unlink(lock)
+            self._note(b"ref=")
+            if moved:  # after index.lock is let go too: git does not wait for it
+                with suppress(OSError):  # a full disk: the move stands without its entry
+                    self._log_ref(ref, old, new, change)
+
+    def _log_ref(self, ref: Ref, old: ObjectID | None, new: ObjectID, change: Change) -> None:
+        """Append the move to the branch's reflog, as git and dulwich do."""
+        line = format_reflog_line(
+            old,
+            new,
+            bytes(change.author),
+            int(time.time()),
+            time.localtime().tm_gmtoff,
+            f"gitmem: {change.op}: {change.target}".encode(),
+        )
+        log = self._gitdir / "logs" / ref.decode()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as f:
+            f.write(line + b"\n")
 
     # -- the store lock --------------------------------------------------
 

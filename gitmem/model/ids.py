@@ -1,5 +1,6 @@
 """Block and agent ids: the rules that keep every id a safe path inside the store,
-and the one mapping between ids and the paths of their files."""
+the one mapping between ids and the paths of their files, and what a block
+version looks like."""
 
 from __future__ import annotations
 
@@ -65,6 +66,19 @@ def agent_id_of(path: str) -> str | None:
     if top == AGENTS and rest.endswith(".yaml") and "/" not in rest:
         return rest[: -len(".yaml")]
     return None
+
+
+_VERSION = re.compile(r"[0-9a-f]{40}")
+
+
+def check_version(version: object, name: str = "if_version") -> str:
+    """Return ``version`` (a block's version: its blob id) in lower case, else
+    raise ValidationError: a typo is a usage error, not a conflict."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version.lower()):
+        raise ValidationError(
+            f"{name} {version!r} is not a block version (40 hex digits, as a block's version is)"
+        )
+    return version.lower()
 
 
 def slug(text: str, fallback: str) -> str:

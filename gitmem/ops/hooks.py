@@ -59,6 +59,8 @@ def install(repo: GitRepo) -> list[str]:
     """Install the hooks and the merge driver; return what was done, for people to read."""
     hooks = repo.gitdir / "hooks"
     hooks.mkdir(exist_ok=True)
+    # Where the pre-commit script tells agents a commit is under way.
+    (repo.gitdir / "gitmem").mkdir(exist_ok=True)
     said = []
     for name, script in HOOKS.items():
         target = hooks / name
@@ -136,12 +138,20 @@ def run(
     if name != "reference-transaction":
         return check_index(store, index or store.repo.gitdir / "index")
     if not args or args[0] != "prepared":
-        return []  # checked once, in the prepared state: a stash must not hold an older copy
+        return []
+    # Checked once, in the prepared state: a stash being saved, or a commit moving
+    # the store's branch (`git commit --no-verify` skips pre-commit, not this),
+    # must not hold an older copy.
+    branch = store.repo.branch_ref().decode()
     problems = []
     for line in updates:  # "<old> <new> <ref>"
-        _, new, ref = [*line.rstrip("\n").split(" ", 2), "", ""][:3]
-        if ref == "refs/stash" and new.strip("0"):
+        old, new, ref = [*line.rstrip("\n").split(" ", 2), "", ""][:3]
+        if not new.strip("0"):
+            continue  # deleted
+        if ref == "refs/stash":
             problems += check_stash(store, new)
+        elif ref == branch and old.strip("0"):
+            problems += check_commit(store, old, new)
     return problems
 
 
@@ -195,6 +205,29 @@ def check_stash(store: Store, stash: str) -> list[str]:
     for path in sorted(bases):
         sha = saved.blob_id(path)
         if sha is not None:
+            problem = older_than_branch(store, bases, path, repo.blob(sha))
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def check_commit(store: Store, old: str, new: str) -> list[str]:
+    """Why moving the store's branch from ``old`` to the commit ``new`` made on
+    top of it must be refused: a block copy it holds is older than the branch.
+    What the pre-commit hook checks, for commits it did not (``git commit
+    --no-verify``, and commands that run no pre-commit: cherry-pick, rebase)."""
+    from dulwich.objects import Commit, ObjectID
+
+    repo = store.repo
+    bases = repo.bases()
+    commit = repo.object(ObjectID(new.encode()), Commit)
+    if not bases or commit.parents[:1] != [old.encode()]:
+        return []  # no copy is older; or not a commit on top (a reset, a fast-forward)
+    before, after = repo.snapshot(ObjectID(old.encode())), repo.snapshot(commit.id)
+    problems = []
+    for path in sorted(bases):
+        sha = after.blob_id(path)
+        if sha is not None and sha != before.blob_id(path):
             problem = older_than_branch(store, bases, path, repo.blob(sha))
             if problem:
                 problems.append(problem)

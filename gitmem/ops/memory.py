@@ -22,7 +22,7 @@ from gitmem.errors import (
 from gitmem.git.commit import agent_identity
 from gitmem.model import block as blockfmt
 from gitmem.model.block import Block, value_lines
-from gitmem.model.ids import block_path
+from gitmem.model.ids import block_path, check_version
 from gitmem.ops.store import Store, Write
 from gitmem.ops.view import View
 
@@ -81,6 +81,9 @@ class Memory:
         texts: dict[str, str],
         args: dict[str, object] | None = None,
     ) -> str:
+        if if_version is not None:
+            if_version = check_version(if_version)
+
         def build(view: View) -> tuple[Write | None, str]:
             old = _by_label(view, self.agent_id, label)
             # Letta's order: which block, then read-only, then the arguments.

@@ -17,7 +17,15 @@ from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import UNSET, Block, Unset
-from gitmem.model.ids import DIRS, block_id_of, block_path, check_agent_id, check_block_id, slug
+from gitmem.model.ids import (
+    DIRS,
+    block_id_of,
+    block_path,
+    check_agent_id,
+    check_block_id,
+    check_version,
+    slug,
+)
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import ATTRIBUTES_CONTENT, GITATTRIBUTES, GITIGNORE
 from gitmem.model.settings import SETTINGS, Settings
@@ -195,6 +203,8 @@ class Store:
         or the metadata."""
         description = "" if description is None else description
         metadata = {} if metadata is None else metadata
+        if if_version is not None:
+            if_version = check_version(if_version)
 
         def build(view: View) -> tuple[Write, Block]:
             old = view.block(block_id)
