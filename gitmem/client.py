@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # loaded on use: most commands need neither
     from gitmem.git.state import GitState
     from gitmem.model.merge import Strategy
     from gitmem.ops.sync import Pulled, Pushed, Synced
+    from gitmem.ops.tokens import Tokens
     from gitmem.ops.watch import Watcher
     from gitmem.ops.worktree import FileStatus, Outcome
 
@@ -66,6 +67,13 @@ class Client:
     @property
     def path(self) -> Path:
         return self._store.root
+
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens ``gitmem serve`` accepts (kept hashed under ``.git/gitmem/``)."""
+        from gitmem.ops.tokens import Tokens
+
+        return Tokens(self._store.repo.gitdir)
 
     def pull(
         self,
