@@ -65,6 +65,12 @@ def test_the_layers_hold() -> None:
             "from gitmem.mcp import tools",
             "gitmem.client is not allowed to import gitmem.mcp",
         ),
+        (
+            "mcp/tools.py",
+            "from gitmem.serve import wire",
+            "gitmem.mcp is not allowed to import gitmem.serve",
+        ),
+        ("ops/tokens.py", "import starlette", "gitmem.ops is not allowed to import starlette"),
     ],
 )
 def test_an_import_across_a_layer_fails_the_check(

@@ -8,8 +8,10 @@ import os
 import stat
 
 import pytest
+from click.testing import CliRunner
 
 import gitmem
+from gitmem.cli import main
 from gitmem.errors import NotFoundError, ValidationError
 from tests.conftest import assert_clean, git
 
@@ -65,3 +67,32 @@ def test_a_damaged_tokens_file_is_an_error_not_an_open_door(client: gitmem.Clien
     path.write_text("{")
     with pytest.raises(ValidationError, match="not valid JSON"):
         client.tokens.verify("gm-x")
+
+
+def test_cli_tokens(client: gitmem.Client) -> None:
+    runner = CliRunner()
+    store = str(client.path)
+    made = runner.invoke(main, ["-C", store, "tokens", "create", "--agent", "worker"])
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip()
+    token = client.tokens.verify(secret)
+    assert token is not None and token.agent == "worker"
+    assert (
+        made.stderr == f"token {token.id} (agent worker); it is not shown again: keep it secret\n"
+    )
+    listed = runner.invoke(main, ["-C", store, "tokens", "list"])
+    assert listed.stdout == f"{token.id}\tagent worker\t{token.created}\n"
+    assert secret not in listed.output
+    as_json = runner.invoke(main, ["-C", store, "tokens", "list", "--json"])
+    assert json.loads(as_json.stdout) == [
+        {"id": token.id, "agent": "worker", "created": token.created}
+    ]
+    both = runner.invoke(main, ["-C", store, "tokens", "create", "--agent", "w", "--admin"])
+    neither = runner.invoke(main, ["-C", store, "tokens", "create"])
+    assert both.exit_code == neither.exit_code == 2
+    assert "give --agent AGENT or --admin" in neither.output
+    revoked = runner.invoke(main, ["-C", store, "tokens", "revoke", token.id])
+    assert revoked.stdout == f"revoked token {token.id} (agent worker)\n"
+    again = runner.invoke(main, ["-C", store, "tokens", "revoke", token.id])
+    assert again.exit_code == 1
+    assert f"no token '{token.id}'" in again.output
