@@ -564,3 +564,43 @@ def test_the_readme_example_runs(setup: Setup, capsys: pytest.CaptureFixture[str
     assert "<organization>" in shown and "</memory_blocks>" in shown
     assert setup.served.commits() == before + 1
     assert setup.served.last() == "worker <worker@agents.gitmem>|memory_insert: organization"
+
+
+def test_a_stalled_body_times_out_without_holding_up_others(
+    client: gitmem.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import uvicorn
+
+    from gitmem.serve import reading
+    from gitmem.serve.app import create_app
+
+    monkeypatch.setattr(reading, "BODY_TIMEOUT", 1.0)
+    client.blocks.create(label="notes", value="hello")
+    port = free_port()
+    config = uvicorn.Config(create_app(client, anonymous=True), port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while not server.started:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(
+                b"POST /v1/blocks/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n" + b'{"label": "x", "va'
+            )
+            start = time.monotonic()
+            answer = httpx.get(f"{url}/v1/blocks/notes")  # served while the other waits
+            assert answer.json()["value"] == "hello"
+            assert time.monotonic() - start < 1.0
+            stalled.settimeout(10)
+            reply = stalled.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 408 ")
+        assert "the request body did not arrive within 1 s" in reply
+        assert git(client.path, "log", "--format=%s") == "create_block: notes\ninit: mem\n"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
