@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from gitmem.git import fsck as gitcheck
@@ -60,10 +60,11 @@ def main() -> None:
             root = make_store(Path(tmp) / f"s{blocks}-{commits}", blocks, commits)
             report = check_store(root)
             assert not report.problems, report.problems
-            check = median_ms(lambda root=root: check_store(root))
-            walk = median_ms(lambda root=root: objects_only(root))
+            check = median_ms(partial(check_store, root))
+            walk = median_ms(partial(objects_only, root))
             fsck = median_ms(
-                lambda root=root: subprocess.run(
+                partial(
+                    subprocess.run,
                     ["git", "fsck", "--strict", "--no-dangling"],
                     cwd=root,
                     check=True,
@@ -78,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

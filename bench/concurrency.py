@@ -30,9 +30,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import gitmem
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Event
+
+    Ready = Queue[int]  # each writer's pid
+    Done = Queue[tuple[float, list[str]]]  # when it finished, the lines acknowledged
+    Writer = Callable[[Path, list[str], Ready, Event, Done], None]
 
 AGENT, LABEL = "bench", "shared"
 GIT_FILE = "shared.md"
@@ -44,7 +52,7 @@ def _gitmem_setup(path: Path) -> None:
         client.agents.create(name=AGENT, block_ids=[LABEL])
 
 
-def _gitmem_writer(path: Path, lines: list[str], ready: Any, go: Any, done: Any) -> None:
+def _gitmem_writer(path: Path, lines: list[str], ready: Ready, go: Event, done: Done) -> None:
     with gitmem.Client(path) as client:
         memory = client.agents.memory(AGENT)
         ready.put(os.getpid())
@@ -73,7 +81,7 @@ def _git_setup(path: Path) -> None:
     _git(path, "commit", "-q", "-m", "init")
 
 
-def _git_writer(path: Path, lines: list[str], ready: Any, go: Any, done: Any) -> None:
+def _git_writer(path: Path, lines: list[str], ready: Ready, go: Event, done: Done) -> None:
     ready.put(os.getpid())
     go.wait()
     acked = []
@@ -94,9 +102,6 @@ def _git_writer(path: Path, lines: list[str], ready: Any, go: Any, done: Any) ->
 
 def _git_final(path: Path) -> list[str]:
     return _git(path, "show", f"HEAD:{GIT_FILE}").stdout.split("\n")
-
-
-Writer = Callable[[Path, list[str], Any, Any, Any], None]
 
 
 def run_once(

@@ -188,7 +188,16 @@ def main() -> None:
 def _replay_parent() -> str:
     """The revision before operation replay: the parent of the commit that added replay.py."""
     done = subprocess.run(
-        ["git", "-C", str(ROOT), "log", "--format=%H", "--diff-filter=A", "--", "gitmem/model/replay.py"],
+        [
+            "git",
+            "-C",
+            str(ROOT),
+            "log",
+            "--format=%H",
+            "--diff-filter=A",
+            "--",
+            "gitmem/model/replay.py",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -187,7 +187,7 @@ def measure(store: Path, repeat: int, cold_repeat: int) -> list[tuple[str, ...]]
     git_log = ("log", "--follow", "--format=%H %an %at %s", "--", path)
     git_blame = ("blame", "--porcelain", "--", path)
     git_agent = ("log", "--author=agent-03", "--format=%H %an %at %s")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, query, cmd, plain in [
         ("blocks log", block_log, ("blocks", "log", TARGET), git_log),
         ("blocks blame", blame, ("blocks", "blame", TARGET), git_blame),

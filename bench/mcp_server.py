@@ -23,11 +23,11 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
 from mcp import Client, MCPDeprecationWarning, StdioServerParameters, types
+from mcp.client.session import IncomingMessage
 
 import gitmem
 
@@ -39,7 +39,7 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return cuts[49] * 1000, cuts[98] * 1000
 
 
-async def timed(repeat: int, step: Callable[[int], Awaitable[Any]]) -> list[float]:
+async def timed(repeat: int, step: Callable[[int], Awaitable[object]]) -> list[float]:
     times = []
     for i in range(repeat):
         started = time.perf_counter()
@@ -51,7 +51,7 @@ async def timed(repeat: int, step: Callable[[int], Awaitable[Any]]) -> list[floa
 async def over_mcp(root: Path, repeat: int, legacy: bool) -> dict[str, list[float]]:
     heard: list[float] = []  # when each notification came (stamped on arrival)
 
-    async def handler(message: Any) -> None:
+    async def handler(message: IncomingMessage) -> None:
         if isinstance(message, types.ResourceUpdatedNotification):
             heard.append(time.perf_counter())
 

@@ -24,7 +24,7 @@ for n in "abc":
     gitmem.Client.clone(str(hub), work / n).close()
 
 
-def py(code, *args):
+def py(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
@@ -106,7 +106,7 @@ watch.terminate()
 _, werr = watch.communicate(timeout=60)
 print("watch stderr:", werr.strip()[-500:] or "(none)")
 clients = [gitmem.Client(work / n) for n in "abc"]
-for _ in range(2):
+for _round in range(2):
     for c in clients:
         c.sync()
 heads = {

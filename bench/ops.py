@@ -44,7 +44,7 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
-def median_ms(step: Callable[[int], None], repeat: int) -> float:
+def median_ms(step: Callable[[int], object], repeat: int) -> float:
     times = []
     for i in range(repeat):
         start = time.perf_counter()
@@ -122,7 +122,7 @@ def bench_size(work: Path, blocks: int, fanout: bool, repeat: int) -> dict[str, 
 
 
 def startup(repeat: int) -> tuple[float, float]:
-    def run(*argv: str) -> Callable[[int], None]:
+    def run(*argv: str) -> Callable[[int], object]:
         return lambda _: subprocess.run(list(argv), check=True, capture_output=True)
 
     python = median_ms(run(sys.executable, "-c", "pass"), repeat)

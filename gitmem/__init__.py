@@ -6,7 +6,7 @@ its methods return or raise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitmem.errors import (
     BadFileError,
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gitmem.git.state import GitState
     from gitmem.model.block import Block
     from gitmem.model.manifest import Agent
+    from gitmem.ops.check import CheckReport, Problem
     from gitmem.ops.events import Event
     from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, HistoryEntry
     from gitmem.ops.memory import Memory
@@ -40,6 +41,7 @@ _LAZY = {
     "Block": "gitmem.model.block",
     "BlockDiff": "gitmem.ops.history",
     "BlockRevision": "gitmem.ops.history",
+    "CheckReport": "gitmem.ops.check",
     "Client": "gitmem.client",
     "CursorHeld": "gitmem.ops.watch",
     "Event": "gitmem.ops.events",
@@ -50,6 +52,7 @@ _LAZY = {
     "Memory": "gitmem.ops.memory",
     "MergeConflict": "gitmem.ops.sync",
     "Outcome": "gitmem.ops.worktree",
+    "Problem": "gitmem.ops.check",
     "Pulled": "gitmem.ops.sync",
     "PushRejected": "gitmem.git.remote",
     "Pushed": "gitmem.ops.sync",
@@ -58,7 +61,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 
@@ -73,6 +76,7 @@ __all__ = [
     "Block",
     "BlockDiff",
     "BlockRevision",
+    "CheckReport",
     "Client",
     "ConflictError",
     "CorruptError",
@@ -88,6 +92,7 @@ __all__ = [
     "MergeConflict",
     "NotFoundError",
     "Outcome",
+    "Problem",
     "Pulled",
     "PushRejected",
     "Pushed",

@@ -6,19 +6,21 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gitmem.model.block import Block
+from gitmem.model.block import UNSET, Block, Unset
 from gitmem.model.manifest import Agent
-from gitmem.ops.data import data_dir, store_files
-from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History, HistoryEntry
-from gitmem.ops.memory import Memory
-from gitmem.ops.store import UNSET, Store
 
-if TYPE_CHECKING:  # loaded on use: most commands need neither
+# The features are loaded where used: importing them loads dulwich, which git's
+# merge driver (Hooks.merge, once per file) and most commands' start-up do without.
+if TYPE_CHECKING:
     from gitmem.git.remote import Progress
     from gitmem.git.state import GitState
-    from gitmem.model.merge import Strategy
+    from gitmem.model.merge import Merged, Strategy
+    from gitmem.ops.check import CheckReport
+    from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, History, HistoryEntry
+    from gitmem.ops.memory import Memory
+    from gitmem.ops.store import Store
     from gitmem.ops.sync import Pulled, Pushed, Synced
     from gitmem.ops.tokens import Tokens
     from gitmem.ops.watch import Watcher
@@ -32,9 +34,13 @@ class Client:
     """A gitmem store: ``Client(path)`` opens one, ``Client.init(path)`` makes one."""
 
     def __init__(self, path: str | Path = ".") -> None:
+        from gitmem.ops.store import Store
+
         self._attach(Store.open(path))
 
     def _attach(self, store: Store) -> None:
+        from gitmem.ops.history import History
+
         self._store = store
         # A program that never closes its client still exits quietly: the store
         # is closed when the client is collected, or at exit before the
@@ -43,16 +49,18 @@ class Client:
         self._history = History(store)
         self.blocks = Blocks(store, self._history)
         self.agents = Agents(store)
+        self.hooks = Hooks(store)
 
     @classmethod
     def init(cls, path: str | Path, *, sample: bool = False) -> Client:
         """Make a new store at ``path``; with ``sample``, filled with the sample memory."""
+        from gitmem.ops.data import data_dir, store_files
+        from gitmem.ops.store import Store
+
         files = store_files(data_dir("sample_repo")) if sample else {}
         client = cls.__new__(cls)
         client._attach(Store.init(path, files))
-        from gitmem.ops import hooks
-
-        hooks.install(client._store.repo)
+        client.hooks.install()
         return client
 
     @classmethod
@@ -63,6 +71,23 @@ class Client:
         client = cls.__new__(cls)
         client._attach(sync.clone(url, path, progress=progress))
         return client
+
+    @staticmethod
+    def check(path: str | Path) -> CheckReport:
+        """Everything wrong with the store at ``path`` (or a directory above it), found
+        without changing anything. A path, not a client: the store may be too
+        damaged to open (HEAD or the branch broken)."""
+        from gitmem.git.repo import find_root
+        from gitmem.ops.check import check_store
+
+        return check_store(find_root(Path(path)))
+
+    @staticmethod
+    def is_version(text: str) -> bool:
+        """Whether ``text`` has the form of a block version (40 lower-case hex digits)."""
+        from gitmem.git.objects import is_object_id
+
+        return is_object_id(text)
 
     @property
     def path(self) -> Path:
@@ -220,7 +245,7 @@ class Blocks:
         description: str | None = None,
         limit: int | None = None,
         read_only: bool = False,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         id: str | None = None,
     ) -> Block:
         """Create a block; its id is ``id`` or made from the label."""
@@ -264,15 +289,16 @@ class Blocks:
         self,
         block_id: str,
         *,
-        value: str = UNSET,
-        description: str | None = UNSET,
-        limit: int = UNSET,
-        read_only: bool = UNSET,
-        label: str = UNSET,
-        metadata: Mapping[str, Any] | None = UNSET,
+        value: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        limit: int | Unset = UNSET,
+        read_only: bool | Unset = UNSET,
+        label: str | Unset = UNSET,
+        metadata: Mapping[str, object] | Unset | None = UNSET,
         if_version: str | None = None,
     ) -> Block:
-        """Change the given fields; with ``if_version``, only if the block is still at it."""
+        """Change the given fields (``UNSET``: left as they are); with ``if_version``,
+        only if the block is still at it."""
         return self._store.update_block(
             block_id,
             if_version=if_version,
@@ -314,9 +340,9 @@ class Agents:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        memory_blocks: Iterable[Mapping[str, object]] | None = (),
         block_ids: Iterable[str] | None = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Agent:
         """Create an agent; ``memory_blocks`` become its own blocks ``<agent-id>/<label>``."""
         return self._store.create_agent(
@@ -340,6 +366,8 @@ class Agents:
 
     def memory(self, agent_id: str) -> Memory:
         """The agent's memory tools (memory_insert, memory_replace, ...) and compile()."""
+        from gitmem.ops.memory import Memory
+
         return Memory(self._store, agent_id)
 
 
@@ -360,4 +388,46 @@ class AgentBlocks:
         return view.attached(view.agent(agent_id))
 
     def retrieve(self, block_label: str, *, agent_id: str) -> Block:
+        from gitmem.ops.memory import Memory
+
         return Memory(self._store, agent_id).block(block_label)
+
+
+class Hooks:
+    """``client.hooks``: the git hooks and merge driver that make plain git check and
+    merge blocks as gitmem does (``Client.init`` and ``clone`` install them)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def install(self) -> list[str]:
+        """Install the hooks and the merge driver (again: after moving gitmem to
+        another Python); returns what was done, for people to read."""
+        from gitmem.ops import hooks
+
+        return hooks.install(self._store.repo)
+
+    def run(
+        self,
+        name: str,
+        args: Sequence[str] = (),
+        *,
+        index: Path | None = None,
+        updates: Iterable[str] = (),
+    ) -> list[str]:
+        """Why git hook ``name`` refuses what git is doing, a line each for the person
+        (empty: git may go on). ``index``: the index git is about to commit
+        (``GIT_INDEX_FILE``; default the store's); ``updates``: the ``<old> <new>
+        <ref>`` lines git gives reference-transaction, read only when it needs them."""
+        from gitmem.ops import hooks
+
+        return hooks.run(self._store, name, args, index=index, updates=updates)
+
+    @staticmethod
+    def merge(base: Path, ours: Path, theirs: Path, path: str, root: Path) -> Merged:
+        """What git's merge driver does (``%O %A %B %P``) for the store at ``root``:
+        the merge of ``path`` goes into ``ours``, clean or with conflict markers.
+        Opens no repository: git runs it once per file."""
+        from gitmem.ops.hooks import merge_files
+
+        return merge_files(base, ours, theirs, path, root)

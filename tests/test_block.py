@@ -17,7 +17,7 @@ def parse_text(text: str | bytes, limit: int = 20000) -> Block:
     return parse(data, block_id="x", path=PATH, default_limit=limit)
 
 
-values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))
+values = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\0"))
 labels = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=200).filter(
     str.strip
 )

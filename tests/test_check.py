@@ -66,9 +66,16 @@ def test_json_lists_each_problem_with_where_it_is(client: gitmem.Client) -> None
     assert result.stderr == "Error: found 1 problem\n"
 
 
+def stray_files(s: Path) -> None:
+    (s / "blocks/notes.txt").write_text("x")
+    (s / "agents/team").mkdir()
+    (s / "agents/team/a.yaml").write_text("name: a\n")
+
+
 # Each case breaks a sample store on disk; check reports it (and only it), on
-# disk; committing it with plain git makes it a problem of both.
-CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+# disk; committing it with plain git makes it a problem of both. (What a
+# breaking step returns, such as write_text's count, is not used.)
+CASES: dict[str, tuple[Callable[[Path], object], list[str]]] = {
     "unknown key": (
         lambda s: (s / "blocks/organization.md").write_text(
             "---\nlabel: organization\nreadonly: true\n---\nx\n"
@@ -143,11 +150,7 @@ CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         ],
     ),
     "stray files": (
-        lambda s: (
-            (s / "blocks/notes.txt").write_text("x"),
-            (s / "agents/team").mkdir(),
-            (s / "agents/team/a.yaml").write_text("name: a\n"),
-        ),
+        stray_files,
         [
             "agents/team/a.yaml:1: not an agent manifest: agents/ holds only <agent-id>.yaml files",
             "blocks/notes.txt:1: not a block: blocks/ holds only <block-id>.md files",

@@ -7,7 +7,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 import click
 import pytest
@@ -55,7 +55,7 @@ def arguments(command: click.Command, text: str, tmp_path: Path) -> list[str]:
 
 
 def run(*args: str) -> Result:
-    def expire(signum: int, frame: Any) -> None:
+    def expire(signum: int, frame: FrameType | None) -> None:
         raise TimeoutError(f"gitmem {' '.join(args)} ran for more than {TIME_LIMIT} s")
 
     old = signal.signal(signal.SIGALRM, expire)

@@ -115,3 +115,29 @@ def test_every_public_type_is_importable_from_the_package() -> None:
     # Lazily loaded names must each resolve to the class they name.
     for name in gitmem.__all__:
         assert getattr(gitmem, name).__name__ == name
+
+
+def test_check_reads_a_store_too_damaged_to_open(sample: gitmem.Client) -> None:
+    assert gitmem.Client.check(sample.path) == gitmem.CheckReport([], 8, 2, 19)
+    (sample.path / ".git" / "HEAD").write_text("ref: HEAD\n")
+    with pytest.raises(gitmem.CorruptError):
+        gitmem.Client(sample.path)
+
+    [problem] = gitmem.Client.check(sample.path / "blocks").problems
+
+    assert str(problem) == ".git/HEAD:1: does not name a branch: b'ref: HEAD'"
+
+
+def test_hooks_install_again_and_run_what_git_runs(client: gitmem.Client) -> None:
+    said = client.hooks.install()
+    assert said[-1] == "configured the merge driver merge.gitmem.driver"
+    (client.path / "blocks").mkdir()
+    (client.path / "blocks" / "bad.md").write_text("no front matter\n")
+    git(client.path, "add", "blocks/bad.md")
+
+    assert client.hooks.run("pre-commit") == [
+        "blocks/bad.md:1: missing front matter: the file must start with a '---' line"
+    ]
+    assert client.hooks.run("reference-transaction", ["committed"], updates=["x"]) == []
+    with pytest.raises(gitmem.ValidationError, match="gitmem has no 'post-checkout' hook"):
+        client.hooks.run("post-checkout")

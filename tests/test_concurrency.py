@@ -16,12 +16,15 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 import gitmem
 from gitmem.git import lock as gitlock
 from tests.conftest import assert_clean, git
+
+T = TypeVar("T")
 
 WRITER = Path(__file__).with_name("writer.py")
 
@@ -152,7 +155,7 @@ def test_threads_share_one_client(tmp_path: Path) -> None:
             client.agents.blocks.attach("extra", agent_id=agent)
             client.agents.blocks.detach("extra", agent_id=agent)
 
-    def run(target: Callable[..., None], arg: object) -> threading.Thread:
+    def run(target: Callable[[T], None], arg: T) -> threading.Thread:
         def guarded() -> None:
             try:
                 target(arg)

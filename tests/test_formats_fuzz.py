@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Mapping
 
 import pytest
 import yaml
@@ -112,7 +112,7 @@ values = st.recursive(
 token_soup = st.lists(st.sampled_from(TOKENS) | st.text(max_size=6), max_size=40).map("".join)
 
 
-def _front_yaml(front: dict[str, Any]) -> str:
+def _front_yaml(front: Mapping[str, object]) -> str:
     try:
         return yaml.safe_dump(front, allow_unicode=True, sort_keys=False)
     except yaml.YAMLError:
@@ -135,7 +135,7 @@ manifest_texts = st.one_of(
 )
 
 
-def same(a: Any, b: Any) -> bool:
+def same(a: object, b: object) -> bool:
     """Equal, where NaN equals NaN (a NaN in metadata must still round-trip)."""
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True

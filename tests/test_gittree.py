@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dulwich.objects import Tree
+from dulwich.objects import ObjectID, Tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ trees = st.dictionaries(names, entries, max_size=30)
 def raw(entries: dict[str, tuple[int, bytes]]) -> bytes:
     tree = Tree()
     for name, (mode, sha) in entries.items():
-        tree.add(name.encode(), mode, sha.hex().encode())
+        tree.add(name.encode(), mode, ObjectID(sha.hex().encode()))
     return bytes(tree.as_raw_string())
 
 
@@ -42,8 +42,8 @@ def test_tree_diff_finds_exactly_the_changed_entries(
             new[name] = (mode, sha[:byte] + bytes([sha[byte] ^ 1]) + sha[byte + 1 :])
 
     found: dict[str, list[object]] = {}
-    for name, a, b in raw_tree_diff(raw(old), raw(new)):
-        pair = found.setdefault(name.decode(), [None, None])  # a file that became a directory
+    for path, a, b in raw_tree_diff(raw(old), raw(new)):
+        pair = found.setdefault(path.decode(), [None, None])  # a file that became a directory
         pair[0] = a[1:] if a else pair[0]  # comes as two changes: one gone, one new
         pair[1] = b[1:] if b else pair[1]
 

@@ -303,8 +303,13 @@ def test_log_is_filtered_by_trailers(client: gitmem.Client, clock: Callable[[flo
     path.write_text(path.read_text() + "by hand\n")
     git(client.path, "commit", "-qam", "a plain git commit")
 
-    def subjects(**filters: str) -> list[str]:
-        return [e.subject for e in client.history(**filters)]  # type: ignore[arg-type]
+    def subjects(
+        agent: str | None = None,
+        block: str | None = None,
+        op: str | None = None,
+        since: str | None = None,
+    ) -> list[str]:
+        return [e.subject for e in client.history(agent=agent, block=block, op=op, since=since)]
 
     assert subjects(agent="bob") == [
         "memory_insert: notes",

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 import pytest
 from click.testing import CliRunner, Result
@@ -50,7 +50,7 @@ def unchanged(client: gitmem.Client) -> Iterator[None]:
 
 
 # Every API entry point that takes an id: the kind of id, and a call with ``bad`` there.
-ENTRY_POINTS: dict[str, tuple[str, Callable[[gitmem.Client, str], Any]]] = {
+ENTRY_POINTS: dict[str, tuple[str, Callable[[gitmem.Client, str], object]]] = {
     "blocks.create(id=)": ("block", lambda c, bad: c.blocks.create(label="ok", id=bad)),
     "blocks.retrieve": ("block", lambda c, bad: c.blocks.retrieve(bad)),
     "blocks.update": ("block", lambda c, bad: c.blocks.update(bad, value="v")),
@@ -147,16 +147,16 @@ def test_an_agent_id_may_not_have_a_slash(client: gitmem.Client) -> None:
     ],
 )
 def test_bad_block_fields_are_refused_before_anything_is_written(
-    client: gitmem.Client, fields: dict[str, Any], message: str
+    client: gitmem.Client, fields: dict[str, object], message: str
 ) -> None:
     with unchanged(client), pytest.raises(gitmem.ValidationError) as refused:
-        client.blocks.create(**fields)
+        client.blocks.create(**fields)  # type: ignore[arg-type]  # wrong types, on purpose
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
 
 
 def test_self_referencing_and_shared_metadata(client: gitmem.Client) -> None:
-    loop: list[Any] = [1]
+    loop: list[object] = [1]
     loop.append(loop)
     with unchanged(client), pytest.raises(gitmem.ValidationError) as refused:
         client.blocks.create(label="v", metadata={"a": loop})
@@ -168,15 +168,16 @@ def test_self_referencing_and_shared_metadata(client: gitmem.Client) -> None:
 
 def test_bad_agent_fields_are_refused(client: gitmem.Client) -> None:
     with unchanged(client):
-        for kwargs, message in [
+        cases: list[tuple[dict[str, object], str]] = [
             ({"block_ids": "organization"}, "block_ids and memory_blocks must be lists"),
             ({"memory_blocks": ["persona"]}, "memory_blocks[0]: expected a mapping with a 'label'"),
             ({"memory_blocks": [{"value": "v"}]}, "memory_blocks[0]: 'label' is required"),
             ({"metadata": [1]}, "agent 'w': 'metadata' must be a mapping of keys to values"),
             ({"description": 5}, "agent 'w': 'description' must be text, not int"),
-        ]:
+        ]
+        for kwargs, message in cases:
             with pytest.raises(gitmem.ValidationError) as refused:
-                client.agents.create(name="w", **kwargs)
+                client.agents.create(name="w", **kwargs)  # type: ignore[arg-type]  # on purpose
             assert str(refused.value).startswith(message)
     # Letta passes None for "no blocks".
     assert client.agents.create(name="w", block_ids=None, memory_blocks=None).block_ids == ()
@@ -184,20 +185,32 @@ def test_bad_agent_fields_are_refused(client: gitmem.Client) -> None:
 
 def test_memory_tools_refuse_bad_arguments_and_huge_values(sample: gitmem.Client) -> None:
     mem = sample.agents.memory("worker")
+    # The first three pass the wrong types on purpose, as an untyped caller (a
+    # model's tool call, JSON) can.
+    cases: list[tuple[Callable[[], str], str]] = [
+        (
+            lambda: mem.memory_insert("persona", 5),  # type: ignore[arg-type]
+            "new_string must be a string, not int",
+        ),
+        (
+            lambda: mem.memory_insert("persona", "x", "3"),  # type: ignore[arg-type]
+            "insert_line must be an integer",
+        ),
+        (
+            lambda: mem.memory_rethink("persona", None),  # type: ignore[arg-type]
+            "new_memory must be a string",
+        ),
+        (
+            lambda: mem.memory_rethink("persona", "a\0"),
+            "block 'worker/persona': the value must not contain NUL characters",
+        ),
+        (
+            lambda: mem.memory_insert("persona", "x" * 5_000_000),
+            "Edit failed: Exceeds 5000 character limit (requested 5000093).",
+        ),
+    ]
     with unchanged(sample):
-        for call, message in [
-            (lambda: mem.memory_insert("persona", 5), "new_string must be a string, not int"),
-            (lambda: mem.memory_insert("persona", "x", "3"), "insert_line must be an integer"),
-            (lambda: mem.memory_rethink("persona", None), "new_memory must be a string"),
-            (
-                lambda: mem.memory_rethink("persona", "a\0"),
-                "block 'worker/persona': the value must not contain NUL characters",
-            ),
-            (
-                lambda: mem.memory_insert("persona", "x" * 5_000_000),
-                "Edit failed: Exceeds 5000 character limit (requested 5000093).",
-            ),
-        ]:
+        for call, message in cases:
             with pytest.raises(gitmem.ValidationError) as refused:
                 call()
             assert str(refused.value).startswith(message)
@@ -306,7 +319,7 @@ def test_a_linked_block_file_is_never_written_or_deleted_through(
 
 @contextmanager
 def time_limit(seconds: int) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
+    def expire(signum: int, frame: FrameType | None) -> None:
         raise TimeoutError(f"still running after {seconds} s")
 
     old = signal.signal(signal.SIGALRM, expire)

@@ -66,6 +66,16 @@ def test_the_layers_hold() -> None:
             "gitmem.client is not allowed to import gitmem.mcp",
         ),
         (
+            "cli/check.py",
+            "from gitmem.ops import check",
+            "gitmem.cli is not allowed to import gitmem.ops",
+        ),
+        (
+            "cli/hooks.py",
+            "from gitmem.git import repo",
+            "gitmem.cli is not allowed to import gitmem.git",
+        ),
+        (
             "mcp/tools.py",
             "from gitmem.serve import wire",
             "gitmem.mcp is not allowed to import gitmem.serve",

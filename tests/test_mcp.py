@@ -13,17 +13,17 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from click.testing import CliRunner
 from mcp import Client, MCPDeprecationWarning, MCPError, StdioServerParameters, types
+from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.client.stdio import stdio_client
-from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated
+from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
 
 import gitmem
 from gitmem.cli import main
@@ -37,7 +37,6 @@ CORE = "memory://core"
 ORG = "memory://blocks/organization"
 PREFS = "memory://blocks/user_preferences"  # the supervisor's; the worker lacks it
 WORKER = "worker <worker@agents.gitmem>"
-Handler = Callable[[Any], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -46,7 +45,7 @@ async def connect(
     agent: str = "worker",
     *,
     legacy: bool = False,
-    handler: Handler | None = None,
+    handler: MessageHandlerFnT | None = None,
     errlog: Path | None = None,
     said: str = "",
 ) -> AsyncIterator[Client]:
@@ -141,7 +140,7 @@ def test_an_insert_is_one_commit_by_the_agent(sample: gitmem.Client) -> None:
 
 def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> None:
     before = head(sample.path)
-    calls: list[tuple[str, dict[str, Any]]] = [
+    calls: list[tuple[str, dict[str, object]]] = [
         ("memory_insert", {"label": "system_config", "new_string": "x"}),
         ("memory_rethink", {"label": "user_preferences", "new_memory": "x"}),
         ("memory_view", {"label": "nope"}),
@@ -251,7 +250,7 @@ def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client)
     told: list[str] = []
     more = anyio.Event()
 
-    async def handler(message: Any) -> None:
+    async def handler(message: IncomingMessage) -> None:
         nonlocal more
         if isinstance(message, types.ResourceUpdatedNotification):
             told.append(message.params.uri)
@@ -292,8 +291,8 @@ def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client)
 def test_listeners_hear_of_changes_and_of_attachments(sample: gitmem.Client) -> None:
     """2026-07-28 era: a subscriptions/listen stream."""
 
-    async def run() -> list[Any]:
-        seen: list[Any] = []
+    async def run() -> list[ServerEvent]:
+        seen: list[ServerEvent] = []
         async with connect(sample.path) as client:
             async with client.listen(
                 resource_subscriptions=[ORG, PREFS], resources_list_changed=True
@@ -353,8 +352,8 @@ def test_a_server_keeps_serving_while_head_is_detached(sample: gitmem.Client) ->
         "files saved meanwhile are left to you, not committed\n"
     )
 
-    async def run() -> tuple[types.CallToolResult, list[Any]]:
-        seen: list[Any] = []
+    async def run() -> tuple[types.CallToolResult, list[ServerEvent]]:
+        seen: list[ServerEvent] = []
         async with (
             connect(sample.path, errlog=errlog, said=note) as client,
             client.listen(resource_subscriptions=[ORG]) as events,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dulwich.objects import ObjectID
+
 import gitmem
 from gitmem.ops.oplog import edit_ops, side_ops
 from gitmem.ops.store import Store
@@ -23,7 +25,9 @@ def test_each_commit_is_read_back_as_the_operation_it_made(sample: gitmem.Client
     sample.blocks.update("organization", description="Only front matter")
     repo = store_of(sample).repo
 
-    ops = side_ops(repo, repo.head(), start.encode(), [ORG], 20000)[ORG]
+    tip = repo.head()
+    assert tip is not None
+    ops = side_ops(repo, tip, ObjectID(start.encode()), [ORG], 20000)[ORG]
 
     assert [(op.kind, op.name, op.who) for op in ops] == [
         ("insert", "memory_insert", "worker"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,7 +12,7 @@ from gitmem.model.replay import Op, Replayed, apply, classify, merge_values
 A = "worker"
 
 
-def op(name: str, before: str, after: str, t: int, args: dict[str, object] | None = None) -> Op:
+def op(name: str, before: str, after: str, t: int, args: Mapping[str, object] | None = None) -> Op:
     return classify(name, args, before, after, key=(t, f"{t:040x}"), who=A)
 
 
@@ -52,7 +54,9 @@ def test_inserts_on_both_sides_all_land_in_either_direction() -> None:
 def test_an_insert_in_the_middle_follows_its_line() -> None:
     theirs = [op("memory_insert", "a\nb\nc", "a\nb\nnew\nc", 2)]
     ours = [op("memory_insert", "a\nb\nc", "top\na\nb\nc", 1)]
-    assert merge_values("top\na\nb\nc", "a\nb\nnew\nc", ours, theirs).value == "top\na\nb\nnew\nc"
+    merged = merge_values("top\na\nb\nc", "a\nb\nnew\nc", ours, theirs)
+    assert merged is not None
+    assert merged.value == "top\na\nb\nnew\nc"
 
 
 def test_an_insert_whose_line_is_gone_conflicts_unless_settled() -> None:

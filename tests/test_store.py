@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -273,7 +274,7 @@ def test_an_id_whose_file_collides_with_another_blocks_is_refused_before_writing
     client.blocks.create(label="x", id="x")
     client.blocks.create(label="deep", id="a.md/b")
     before = commits(client.path)
-    refusals = {
+    refusals: dict[Callable[[], object], str] = {
         lambda: client.blocks.create(label="y", id="x.md/y"): (
             "block id 'x.md/y' cannot be used: blocks/x.md/y.md needs a directory "
             "blocks/x.md/ where the file of block 'x' is"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from dulwich.repo import Repo
-from dulwich.server import DictBackend
+from dulwich.server import BackendRepo, DictBackend
 from dulwich.web import WSGIRequestHandlerLogger, WSGIServerLogger, make_server, make_wsgi_chain
 
 import gitmem
@@ -457,10 +457,11 @@ def test_sync_over_ssh_retries_a_push_the_remote_rejected(
 def http_url(world: World) -> Iterator[str]:
     """The remote over smart HTTP, from dulwich's server on a free local port."""
     repo = Repo(str(world.remote))
+    repos: dict[str, BackendRepo] = {"/": repo}
     server = make_server(
         "127.0.0.1",
         0,
-        make_wsgi_chain(DictBackend({"/": repo})),
+        make_wsgi_chain(DictBackend(repos)),
         handler_class=WSGIRequestHandlerLogger,
         server_class=WSGIServerLogger,
     )

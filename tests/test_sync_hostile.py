@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from dulwich.objects import ObjectID
 
 import gitmem
 from gitmem.cli import main
@@ -284,7 +285,7 @@ def test_a_refused_pack_leaves_a_blob_the_branch_took_from_it(
     a.blocks.create(label="twin", value="the same bytes")
     assert not (a.path / ".git/objects" / twin[:2] / twin[2:]).exists()
 
-    problem = gitincoming.refusal(a._store.repo, commit.encode(), had)
+    problem = gitincoming.refusal(a._store.repo, ObjectID(commit.encode()), had)
 
     assert problem == f"tree {blocks} is malformed: entries not sorted"
     assert gitincoming.packs(a._store.repo) == had

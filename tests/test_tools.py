@@ -279,9 +279,11 @@ def test_if_version_conflicts_name_both_versions(
     client: gitmem.Client, memory: gitmem.Memory, call: Callable[[gitmem.Memory, str], str]
 ) -> None:
     read = client.blocks.retrieve("notes").version
+    assert read is not None
     assert read == git(client.path, "rev-parse", "HEAD:blocks/notes.md").strip()
     memory.memory_insert("notes", "by another")
     now = client.blocks.retrieve("notes").version
+    assert now is not None
     before = head(client)
     with pytest.raises(ConflictError) as refused:
         call(memory, read)
@@ -312,12 +314,13 @@ def test_each_change_is_one_commit_by_the_agent_and_a_no_op_is_none(
 
 
 def test_failures_are_gitmem_errors(memory: gitmem.Memory) -> None:
-    for call in (
+    calls: list[Callable[[], str]] = [
         lambda: memory.memory_insert("rules", "x"),
         lambda: memory.memory_insert("nothing", "x"),
         lambda: memory.memory_replace("notes", "zzz", "x"),
         lambda: memory.memory_rethink("notes", "x" * 100),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(GitmemError):
             call()
 

@@ -16,9 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -75,11 +74,12 @@ class Watch:
         assert line is not None, "the watcher stopped"
         return line
 
-    def event(self) -> dict[str, Any]:
-        event: dict[str, Any] = json.loads(self.line())
+    def event(self) -> dict[str, object]:
+        event = json.loads(self.line())
+        assert isinstance(event, dict)
         return event
 
-    def events(self, n: int) -> list[dict[str, Any]]:
+    def events(self, n: int) -> list[dict[str, object]]:
         return [self.event() for _ in range(n)]
 
     def said(self, pattern: str) -> str:
@@ -113,7 +113,13 @@ class Watch:
                 stream.close()
 
 
-def _read(stream: Any, into: queue.Queue[str | None]) -> None:
+def diff_of(event: dict[str, object]) -> str:
+    diff = event["diff"]
+    assert isinstance(diff, str)
+    return diff
+
+
+def _read(stream: Iterable[str], into: queue.Queue[str | None]) -> None:
     for line in stream:
         into.put(line.rstrip("\n"))
     into.put(None)
@@ -133,8 +139,10 @@ def watch() -> Iterator[type[Watch]]:
     started: list[Watch] = []
 
     class Started(Watch):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        def __init__(
+            self, store: Path, *args: str, env: dict[str, str] | None = None, first: str = ""
+        ) -> None:
+            super().__init__(store, *args, env=env, first=first)
             started.append(self)
 
     yield Started
@@ -264,7 +272,7 @@ def test_an_editor_save_of_a_shared_block_is_committed_and_announced(
         "commit",
         ME,
     )
-    assert "+Acme Robotics builds warehouse robots. Support hours: 09:00-17:00" in event["diff"]
+    assert "+Acme Robotics builds warehouse robots. Support hours: 09:00-17:00" in diff_of(event)
     assert git(sample.path, "log", "-1", "--format=%an|%s") == f"{PERSON[0]}|commit: organization\n"
     assert "09:00-17:00" in sample.blocks.retrieve("organization").value
     assert w.stop() == ([], [])
@@ -567,7 +575,7 @@ def test_a_burst_of_100_commits_is_100_events_per_attached_agent_in_order(
         assert {(e["kind"], e["block"], e["op"]) for e in mine} == {
             ("updated", "organization", "memory_insert")
         }
-        assert [e["diff"].rsplit("\n", 1)[1] for e in mine] == [f"+fact {i}" for i in range(100)]
+        assert [diff_of(e).rsplit("\n", 1)[1] for e in mine] == [f"+fact {i}" for i in range(100)]
     assert w.stop() == ([], [])
     assert_clean(store)
 
@@ -611,13 +619,13 @@ def test_a_pull_by_git_is_walked_commit_by_commit_a_merge_is_one_step_a_reset_is
         ("domain_knowledge", "merge", ME),
     ]
     assert merged[1]["parent"] == merged[0]["commit"]
-    assert merged[1]["diff"].endswith("\n+Fact from there.")
+    assert diff_of(merged[1]).endswith("\n+Fact from there.")
     assert (undone["block"], undone["op"], undone["commit"]) == (
         "domain_knowledge",
         "rewrite",
         rev(store),
     )
-    assert undone["diff"].endswith("\n-Fact from there.")
+    assert diff_of(undone).endswith("\n-Fact from there.")
     assert w.stop() == ([], [])
     assert_clean(store)
 

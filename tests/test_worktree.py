@@ -11,14 +11,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import ParamSpec, Protocol
 
 import pytest
 from click.testing import CliRunner, Result
+from dulwich.index import IndexEntry
+from dulwich.objects import ObjectID
 
 import gitmem
-import gitmem.git.checkout
 from gitmem.cli import main
+from gitmem.git import checkout
+from gitmem.git.index import entry_for
 from gitmem.ops.store import Store
 from gitmem.ops.worktree import commit_changed, status
 from tests.conftest import PERSON, assert_clean, git
@@ -34,6 +37,25 @@ def cli(store: Path, *args: str) -> Result:
 
 def head(store: Path) -> str:
     return git(store, "rev-parse", "HEAD").strip()
+
+
+P = ParamSpec("P")
+
+
+def before(fn: Callable[P, None], first: Callable[[], None]) -> Callable[P, None]:
+    """``fn``, running ``first`` before each call: a moment chosen for a real save."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        first()
+        fn(*args, **kwargs)
+
+    return run
+
+
+class Editor(Protocol):
+    """The ``editor`` fixture: $EDITOR plays ``steps``, one each time it is opened."""
+
+    def __call__(self, *steps: dict[str, object]) -> Path: ...
 
 
 # -- the ways editors save ------------------------------------------------------
@@ -237,10 +259,9 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
     # before the index entry's stat is taken.
     path = sample.path / ORG
     atomic(path, "08:00-18:00", "09:00-17:00")
-    stat = gitmem.git.checkout.entry_for
-    saved = []
+    saved: list[str] = []
 
-    def save_again_first(name: str, sha: Any) -> Any:
+    def save_again_first(name: str, sha: ObjectID) -> IndexEntry:
         if name == str(path) and not saved:
             saved.append(name)
             atomic(path, "09:00-17:00", "10:00-16:00")
@@ -248,9 +269,9 @@ def test_a_save_landing_while_the_previous_save_is_committed_is_not_taken_for_co
             # a copy that keeps times): git's racy-file check does not catch it.
             past = os.stat(path).st_mtime - 10
             os.utime(path, (past, past))
-        return stat(name, sha)
+        return entry_for(name, sha)
 
-    monkeypatch.setattr(gitmem.git.checkout, "entry_for", save_again_first)
+    monkeypatch.setattr(checkout, "entry_for", save_again_first)
     assert sample.commit().committed == (ORG,)
 
     assert saved == [str(path)]
@@ -548,14 +569,13 @@ def test_a_save_landing_while_the_one_before_is_committed_is_merged_from_that_on
     buffer = path.read_text()
     sample.agents.memory("worker").memory_insert("organization", AGENT_LINE)
     path.write_text(buffer.replace("08:00-18:00", "09:00-17:00"))
-    claim = gitmem.git.checkout.Checkout._sync_claimed
 
-    def save_again_first(self: Any, *args: Any) -> None:
+    def save_again() -> None:
         if "10:00" not in path.read_text():
             path.write_text(buffer.replace("08:00-18:00", "10:00-16:00"))
-        claim(self, *args)
 
-    monkeypatch.setattr(gitmem.git.checkout.Checkout, "_sync_claimed", save_again_first)
+    claim = before(checkout.Checkout._sync_claimed, save_again)
+    monkeypatch.setattr(checkout.Checkout, "_sync_claimed", claim)
     assert sample.commit().committed == (ORG,)
     assert "09:00-17:00" in sample.blocks.retrieve("organization").value
     monkeypatch.undo()
@@ -716,7 +736,7 @@ sys.exit(step.get("exit", 0))
 
 
 @pytest.fixture
-def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+def editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Editor:
     """Set $EDITOR to a script that plays the given steps, one per time it is opened;
     what it was shown is kept as seen-<n>.md in the returned directory."""
     plan = tmp_path / "editor"
@@ -744,9 +764,7 @@ def agent_replaces_hours(store: Path) -> list[str]:
     )
 
 
-def test_edit_commits_the_saved_block_as_the_person(
-    sample: gitmem.Client, editor: Callable[..., Path]
-) -> None:
+def test_edit_commits_the_saved_block_as_the_person(sample: gitmem.Client, editor: Editor) -> None:
     editor({"replace": ["08:00-18:00", "09:00-17:00"]})
 
     done = cli(sample.path, "edit", "organization")
@@ -759,7 +777,7 @@ def test_edit_commits_the_saved_block_as_the_person(
 
 
 def test_edit_merges_with_a_change_made_while_the_editor_was_open(
-    sample: gitmem.Client, editor: Callable[..., Path]
+    sample: gitmem.Client, editor: Editor
 ) -> None:
     insert = agent_cli(sample.path, "memory", "insert", "worker", "organization", "New fact.")
     editor({"run": insert, "replace": ["08:00-18:00", "09:00-17:00"]})
@@ -773,7 +791,7 @@ def test_edit_merges_with_a_change_made_while_the_editor_was_open(
 
 
 def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
-    sample: gitmem.Client, editor: Callable[..., Path]
+    sample: gitmem.Client, editor: Editor
 ) -> None:
     replace = agent_replaces_hours(sample.path)
     plan = editor({"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]}, {"save": False})
@@ -802,9 +820,7 @@ def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
     assert "07:00-19:00" in sample.blocks.retrieve("organization").value
 
 
-def test_edit_commits_a_resolved_conflict(
-    sample: gitmem.Client, editor: Callable[..., Path]
-) -> None:
+def test_edit_commits_a_resolved_conflict(sample: gitmem.Client, editor: Editor) -> None:
     replace = agent_replaces_hours(sample.path)
     plan = editor(
         {"run": replace, "replace": ["08:00-18:00", "09:00-17:00"]},
@@ -819,9 +835,7 @@ def test_edit_commits_a_resolved_conflict(
     assert_clean(sample.path)
 
 
-def test_edit_refuses_a_half_resolved_conflict(
-    sample: gitmem.Client, editor: Callable[..., Path]
-) -> None:
+def test_edit_refuses_a_half_resolved_conflict(sample: gitmem.Client, editor: Editor) -> None:
     """Reproduction 11: a leftover ``<<<<<<< yours`` line is not committed."""
     replace = agent_replaces_hours(sample.path)
     plan = editor(
@@ -845,7 +859,7 @@ def test_edit_refuses_a_half_resolved_conflict(
 
 
 def test_edit_reopens_an_invalid_save_and_giving_up_keeps_the_copy(
-    sample: gitmem.Client, editor: Callable[..., Path]
+    sample: gitmem.Client, editor: Editor
 ) -> None:
     before = head(sample.path)
     plan = editor({"replace": ["read_only: false", "readonly: false"]}, {"save": False})
@@ -864,9 +878,7 @@ def test_edit_reopens_an_invalid_save_and_giving_up_keeps_the_copy(
     assert head(sample.path) == before
 
 
-def test_edit_without_changes_commits_nothing(
-    sample: gitmem.Client, editor: Callable[..., Path]
-) -> None:
+def test_edit_without_changes_commits_nothing(sample: gitmem.Client, editor: Editor) -> None:
     editor({"save": False})
     done = cli(sample.path, "edit", "organization")
     assert (done.exit_code, done.stdout) == (0, "no changes\n")

@@ -65,7 +65,14 @@ def main() -> None:
     with gitmem.Client(store) as client:
         while go and not os.path.exists(go):
             time.sleep(0.005)
-        {"insert": insert, "cas": cas, "toggle": toggle}[kind](client, *args)
+        if kind == "insert":
+            insert(client, *args)
+        elif kind == "cas":
+            cas(client, *args)
+        elif kind == "toggle":
+            toggle(client, *args)
+        else:
+            sys.exit(f"unknown writer {kind!r}")
 
 
 if __name__ == "__main__":

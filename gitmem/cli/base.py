@@ -11,11 +11,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar, overload
 
 import click
 
 from gitmem.errors import ConflictError, CorruptError, GitmemError
+
+if TYPE_CHECKING:
+    from click.decorators import FC
+
+    from gitmem.client import Client  # loaded by the commands that use it
+    from gitmem.model.block import Block
+
+T = TypeVar("T")
 
 EXIT_CONFLICT = 3
 
@@ -49,9 +57,7 @@ class _Group(click.Group):
     (``lazy``: name -> (summary, modules in gitmem.cli)), and turns gitmem errors
     into one line and an exit code."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy: dict[str, tuple[str, tuple[str, ...]]] = {}
+    lazy: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}  # there is one top group
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -74,7 +80,7 @@ class _Group(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ConflictError as e:
@@ -96,15 +102,17 @@ class _Group(click.Group):
             _internal_error(e)
 
 
-def client_of(ctx: click.Context) -> Any:
+def client_of(ctx: click.Context) -> Client:
+    """The command's client, opened on first use and closed when the command ends."""
     from gitmem.client import Client
 
     root = ctx.find_root()
     obj = root.obj
-    if obj.get("client") is None:
+    client = obj.get("client")
+    if not isinstance(client, Client):
         client = obj["client"] = root.with_resource(Client(obj["path"]))
         root.call_on_close(lambda: _warn(client.skipped(), root.meta.get("gitmem.error", "")))
-    return obj["client"]
+    return client
 
 
 def _warn(skipped: list[str], error: str) -> None:
@@ -114,11 +122,11 @@ def _warn(skipped: list[str], error: str) -> None:
         click.echo(f"warning: skipped {problem}; fix the file, then gitmem commit", err=True)
 
 
-def _json(value: Any) -> str:
+def _json(value: object) -> str:
     import dataclasses
     import json
 
-    def plain(v: Any) -> Any:
+    def plain(v: object) -> object:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return dataclasses.asdict(v)
         return str(v)
@@ -126,17 +134,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=plain)
 
 
-def output(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+@overload
+def output(value: list[T], as_json: bool, text: Callable[[T], str]) -> None: ...
+@overload
+def output(value: T, as_json: bool, text: Callable[[T], str]) -> None: ...
+def output(value: T | list[T], as_json: bool, text: Callable[[T], str]) -> None:
     """Print ``value`` (one item or a list) as JSON, or as ``text`` of each item."""
     if as_json:
         click.echo(_json(value))
         return
-    for item in value if isinstance(value, list) else [value]:
+    items: list[T] = value if isinstance(value, list) else [value]
+    for item in items:
         line = text(item)
         click.echo(line, nl=not line.endswith("\n"))
 
 
-def block_line(b: Any) -> str:
+def block_line(b: Block) -> str:
     flags = " read-only" if b.read_only else ""
     return f"{b.id}\t{b.label}\t{len(b.value)}/{b.limit}{flags}"
 
@@ -146,11 +159,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A version is a blob id; anything else is a typo (exit 2), not a conflict (exit 3)."""
-    from gitmem.git.objects import is_object_id
+    from gitmem.client import Client
 
     if value is None:
         return None
-    if not is_object_id(value.lower()):
+    if not Client.is_version(value.lower()):
         raise click.BadParameter(
             f"{value!r} is not a block version (40 hex digits, as 'blocks show --json' prints)"
         )
@@ -189,7 +202,7 @@ def read_text(source: Path | None) -> str:
     return decode(data, name)
 
 
-def value_options(f: Callable[..., Any]) -> Callable[..., Any]:
+def value_options(f: FC) -> FC:
     f = click.option(
         "--value-file",
         type=click.Path(dir_okay=False, path_type=Path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -16,6 +17,11 @@ from gitmem.cli.base import (
     read_value,
     value_options,
 )
+
+if TYPE_CHECKING:
+    from gitmem.model.block import Unset
+
+T = TypeVar("T")
 
 
 @main.group()
@@ -126,18 +132,23 @@ def blocks_update(
     Example:
       gitmem blocks update organization --value-file org.txt --if-version 3f2a...
     """
-    from gitmem.ops.store import UNSET
-
-    given = {
-        "value": read_value(value, value_file),
-        "description": description,
-        "limit": limit,
-        "read_only": read_only,
-        "label": label,
-    }
-    fields = {k: UNSET if v is None else v for k, v in given.items()}
-    block = client_of(ctx).blocks.update(block_id, if_version=if_version, **fields)
+    block = client_of(ctx).blocks.update(
+        block_id,
+        if_version=if_version,
+        value=_given(read_value(value, value_file)),
+        description=_given(description),
+        limit=_given(limit),
+        read_only=_given(read_only),
+        label=_given(label),
+    )
     output(block, as_json, lambda b: f"{b.id} {b.version}")
+
+
+def _given(option: T | None) -> T | Unset:
+    """An option left out (None) leaves its field as it is."""
+    from gitmem.model.block import UNSET
+
+    return UNSET if option is None else option
 
 
 @blocks.command("delete")

@@ -24,11 +24,10 @@ def check(ctx: click.Context, as_json: bool) -> None:
     Example:
       gitmem check --json
     """
+    from gitmem.client import Client
     from gitmem.errors import ValidationError
-    from gitmem.git.repo import find_root
-    from gitmem.ops.check import check_store
 
-    report = check_store(find_root(ctx.obj["path"]))
+    report = Client.check(ctx.obj["path"])
     if as_json:
         output(report, True, str)
     else:

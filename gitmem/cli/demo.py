@@ -8,10 +8,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitmem.client import Client
 from gitmem.errors import ReadOnlyError
-from gitmem.ops.events import Event
+
+if TYPE_CHECKING:
+    from gitmem import Event
 
 Say = Callable[[str], None]
 WRITERS = 4

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gitmem.cli.base import client_of, json_option, main, output
 from gitmem.errors import ConflictError, ValidationError
+
+if TYPE_CHECKING:
+    from gitmem.model.merge import Strategy  # what click.Choice lets through
 
 
 def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None:
@@ -66,7 +70,7 @@ def status(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 )
 @click.pass_context
 def commit(
-    ctx: click.Context, paths: tuple[str, ...], message: str | None, strategy: str | None
+    ctx: click.Context, paths: tuple[str, ...], message: str | None, strategy: Strategy | None
 ) -> None:
     """Commit blocks and manifests changed on disk (all, or just PATHs) as you.
 

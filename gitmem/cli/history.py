@@ -123,11 +123,9 @@ def log(
     Example:
       gitmem log --agent worker --op memory_insert --since "1 day ago"
     """
-    from gitmem.ops.history import who
-
     found = client_of(ctx).history(limit, agent=agent, block=block, op=op, since=since)
     output(
         found,
         as_json,
-        lambda e: f"{e.commit[:12]}\t{when(e.time)}\t{who(e.author, e.agent)}\t{e.subject}",
+        lambda e: f"{e.commit[:12]}\t{when(e.time)}\t{e.who}\t{e.subject}",
     )

@@ -5,15 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from gitmem.cli.base import main
 from gitmem.errors import ConflictError, ValidationError
-
-if TYPE_CHECKING:
-    from gitmem.ops.store import Store
 
 
 @main.group()
@@ -31,15 +27,11 @@ def hooks_install(ctx: click.Context) -> None:
     Example:
       gitmem hooks install
     """
-    from gitmem.ops import hooks as githooks
-    from gitmem.ops.store import Store
+    from gitmem.client import Client
 
-    store = Store.open(ctx.obj["path"])
-    try:
-        for line in githooks.install(store.repo):
+    with Client(ctx.obj["path"]) as client:
+        for line in client.hooks.install():
             click.echo(line)
-    finally:
-        store.close()
 
 
 @main.command()
@@ -55,44 +47,22 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
     Example:
       gitmem hook pre-commit
     """
-    from gitmem.ops import hooks as githooks
-    from gitmem.ops.store import Store
+    from gitmem.client import Client
 
-    if name not in githooks.HOOKS:
-        raise ValidationError(f"gitmem has no {name!r} hook (it has {', '.join(githooks.HOOKS)})")
-    store = Store.open(ctx.obj["path"])
-    try:
-        if name == "reference-transaction":
-            problems, refused = _reference_transaction(store, args), "stash"
-        else:
-            # git names the index it is about to commit (commit -a and commit PATH
-            # use a temporary one), relative to where it runs the hook.
-            given = os.environ.get("GIT_INDEX_FILE")
-            index = Path(ctx.obj["path"]) / given if given else store.repo.gitdir / "index"
-            problems, refused = githooks.check_index(store, index), "commit"
-    finally:
-        store.close()
+    # git names the index it is about to commit (commit -a and commit PATH use a
+    # temporary one), relative to where it runs the hook; reference-transaction
+    # gets the ref updates on stdin.
+    given = os.environ.get("GIT_INDEX_FILE")
+    index = Path(ctx.obj["path"]) / given if given else None
+    with Client(ctx.obj["path"]) as client:
+        problems = client.hooks.run(name, args, index=index, updates=sys.stdin)
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
+        refused = "stash" if name == "reference-transaction" else "commit"
         raise ValidationError(
             f"gitmem: {refused} refused; fix the files above, git add them and commit again"
         )
-
-
-def _reference_transaction(store: Store, args: tuple[str, ...]) -> list[str]:
-    """The updates git is about to make (stdin: "<old> <new> <ref>" lines) checked
-    in the prepared state: a stash being saved must not hold an older copy."""
-    from gitmem.ops import hooks as githooks
-
-    if args[:1] != ("prepared",):
-        return []
-    problems = []
-    for line in sys.stdin.read().splitlines():
-        _, new, ref = [*line.split(" ", 2), "", ""][:3]
-        if ref == "refs/stash" and new.strip("0"):
-            problems += githooks.check_stash(store, new)
-    return problems
 
 
 @main.command("merge-driver")
@@ -109,9 +79,9 @@ def merge_driver(ctx: click.Context, base: Path, ours: Path, theirs: Path, path:
     Example:
       git config merge.gitmem.driver "gitmem merge-driver %O %A %B %P"
     """
-    from gitmem.ops.hooks import merge_files
+    from gitmem.client import Hooks
 
-    merged = merge_files(base, ours, theirs, path, Path(ctx.obj["path"]))
+    merged = Hooks.merge(base, ours, theirs, path, Path(ctx.obj["path"]))
     if merged.conflicts:
         click.echo(merged.report(), err=True)
         raise ConflictError(f"{path}: conflicts left between <<<<<<< and >>>>>>> markers")

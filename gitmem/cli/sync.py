@@ -7,11 +7,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from gitmem.cli.base import client_of, json_option, main, output
+
+if TYPE_CHECKING:
+    from gitmem import Pulled, Pushed
+    from gitmem.model.merge import Strategy  # what strategy_option's click.Choice lets through
 
 quiet_option = click.option(
     "-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress, no summary)."
@@ -49,8 +53,8 @@ def _progress(quiet: bool) -> Iterator[Callable[[bytes], None] | None]:
 def _conflicts_reported(as_json: bool) -> Iterator[None]:
     """With --json, a conflict is JSON on stdout too: the error's first line
     and each conflicting hunk (path, where, base, ours, theirs); exit 3."""
+    from gitmem import MergeConflict
     from gitmem.errors import ConflictError
-    from gitmem.ops.sync import MergeConflict
 
     try:
         yield
@@ -64,7 +68,7 @@ def _conflicts_reported(as_json: bool) -> Iterator[None]:
         raise ConflictError(summary) from None
 
 
-def _pulled(p: Any) -> str:
+def _pulled(p: Pulled) -> str:
     if p.how == "up to date":
         return f"{p.remote}: up to date"
     line = f"{p.remote}: {p.how}, {p.commits} commit(s)"
@@ -77,7 +81,7 @@ def _pulled(p: Any) -> str:
     return line
 
 
-def _pushed(p: Any) -> str:
+def _pushed(p: Pushed) -> str:
     return f"{p.remote}: pushed" if p.pushed else f"{p.remote}: up to date, nothing to push"
 
 
@@ -116,7 +120,7 @@ def clone(ctx: click.Context, url: str, directory: Path | None, quiet: bool) -> 
 @json_option
 @click.pass_context
 def pull(
-    ctx: click.Context, remote: str | None, strategy: str | None, quiet: bool, as_json: bool
+    ctx: click.Context, remote: str | None, strategy: Strategy | None, quiet: bool, as_json: bool
 ) -> None:
     """Fetch REMOTE (a name or URL; default: the branch's upstream, else origin)
     and merge it in: fast-forward, or a merge commit with blocks merged block by
@@ -160,7 +164,7 @@ def push(ctx: click.Context, remote: str | None, quiet: bool, as_json: bool) -> 
 @json_option
 @click.pass_context
 def sync(
-    ctx: click.Context, remote: str | None, strategy: str | None, quiet: bool, as_json: bool
+    ctx: click.Context, remote: str | None, strategy: Strategy | None, quiet: bool, as_json: bool
 ) -> None:
     """Pull, then push; if the remote moved in between, pull and push again
     (a few times at most).

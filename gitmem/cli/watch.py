@@ -16,7 +16,7 @@ import click
 from gitmem.cli.base import client_of, main
 
 if TYPE_CHECKING:
-    from gitmem.ops.events import Event
+    from gitmem import Event
 
 
 def _say(message: str) -> None:

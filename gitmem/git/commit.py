@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from dulwich.objects import Commit, ObjectID
 from dulwich.trailers import Trailer, format_trailers, parse_trailers
@@ -57,7 +56,7 @@ class Change:
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
     merge: ObjectID | None = None
     fast_forward: bool = False
-    args: Mapping[str, Any] | None = None
+    args: Mapping[str, object] | None = None
 
     def message(self) -> bytes:
         trailers = [Trailer("Gitmem-Op", self.op)]
@@ -83,7 +82,7 @@ class LogEntry:
     op: str | None
     agent: str | None
     blocks: tuple[str, ...]
-    args: Mapping[str, Any] | None = None
+    args: Mapping[str, object] | None = None
 
     @classmethod
     def from_commit(cls, commit: Commit) -> LogEntry:
@@ -104,7 +103,7 @@ class LogEntry:
         )
 
 
-def _args(found: list[str]) -> Mapping[str, Any] | None:
+def _args(found: list[str]) -> Mapping[str, object] | None:
     """An operation's arguments; None when absent or not what gitmem writes
     (a commit message is anyone's text)."""
     try:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from dulwich.client import (
     GitClient,
@@ -27,6 +26,7 @@ from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
+from dulwich.pack import UnpackedObject
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
@@ -129,11 +129,10 @@ def _location(repo: GitRepo, url: str) -> str:
 def _transport(repo: GitRepo, url: str) -> tuple[GitClient, str]:
     # dulwich reads core.sshCommand from the config; the environment, which
     # git also honours, is ours to pass.
-    ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH")
-    extra: dict[str, Any] = {"ssh_command": ssh} if ssh else {}
+    ssh = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
     config = repo.git.get_config_stack()
     try:
-        return get_transport_and_path(_location(repo, url), config=config, **extra)
+        return get_transport_and_path(_location(repo, url), config=config, ssh_command=ssh)
     except ValueError as e:
         raise ValidationError(f"{url}: not a Git URL or path ({e})") from None
 
@@ -243,9 +242,20 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
             return {Ref(remote.ref): head}
         return {}
 
-    def pack(have: Any, want: Any, *, ofs_delta: bool = False, progress: Any = None) -> Any:
+    def pack(
+        have: Set[ObjectID],
+        want: Set[ObjectID],
+        *,
+        ofs_delta: bool = False,
+        progress: Progress | None = None,
+    ) -> tuple[int, Iterator[UnpackedObject]]:
         return repo.git.generate_pack_data(
-            set(have), set(want), progress=progress, ofs_delta=ofs_delta
+            set(have),
+            set(want),
+            # dulwich's clients pass bytes, which its object store takes too;
+            # Repo.generate_pack_data's annotation says str.
+            progress=progress,  # type: ignore[arg-type]
+            ofs_delta=ofs_delta,
         )
 
     with _talking_to(remote.url), _transferring(repo):

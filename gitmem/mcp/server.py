@@ -20,7 +20,7 @@ import logging
 import sys
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -47,7 +47,8 @@ CORE = "memory://core"
 BLOCKS = "memory://blocks/"
 LIST = "list"  # (in _tell) the list of resources changed
 T = TypeVar("T")
-Context = ServerRequestContext[Any, Any]
+Lifespan = dict[str, object]  # what the SDK's default lifespan yields: {}
+Context = ServerRequestContext[Lifespan, object]  # object: the request, which we never read
 
 log = logging.getLogger("gitmem.mcp")
 
@@ -72,7 +73,7 @@ class MemoryServer:
         self._subscribed: set[str] = set()  # ... and the URIs it subscribed to
         self._commit: str | None = None  # the commit of the last event told ...
         self._said: set[str] = set()  # ... and what was said of it (URIs, LIST)
-        self.server: Server[Any] = Server(
+        self.server: Server[Lifespan] = Server(
             "gitmem",
             version=version("gitmem"),
             title=f"gitmem memory of {agent_id}",
@@ -92,10 +93,10 @@ class MemoryServer:
             on_subscriptions_listen=ListenHandler(self._bus),
         )
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[[], T]) -> T:
         # Git work blocks (the store lock, fsync): off the event loop, so that
         # notifications and other requests go on meanwhile.
-        return await anyio.to_thread.run_sync(fn, *args)
+        return await anyio.to_thread.run_sync(fn)
 
     # -- tools ---------------------------------------------------------------
 
@@ -123,7 +124,9 @@ class MemoryServer:
         self, ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         try:
-            said = await self._run(mcptools.call, self._memory, params.name, params.arguments)
+            said = await self._run(
+                lambda: mcptools.call(self._memory, params.name, params.arguments)
+            )
             return _text(said)
         except GitmemError as e:
             return _text(str(e), error=True)
@@ -195,7 +198,7 @@ class MemoryServer:
     ) -> types.ReadResourceResult:
         self._remember(ctx)
         try:
-            text = await self._run(self._read, str(params.uri))
+            text = await self._run(lambda: self._read(str(params.uri)))
         except GitmemError as e:
             raise MCPError(types.INVALID_PARAMS, str(e), {"uri": str(params.uri)}) from None
         contents = types.TextResourceContents(uri=params.uri, text=text, mime_type="text/plain")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from gitmem.errors import ValidationError
 from gitmem.ops.memory import Memory, render_block
 
+Arguments = Mapping[str, object]  # as the model sent them (JSON): checked where used
 LABEL = "The label of one of your memory blocks, e.g. `persona` (memory_view lists them)."
 
 
@@ -24,7 +24,7 @@ class Param:
     type: str
     description: str
     optional: bool = False
-    default: Any = None
+    default: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,14 @@ class ToolSpec:
     name: str
     description: str
     params: Mapping[str, Param]
-    call: Callable[..., str]  # (memory, **arguments) -> the text the model reads
+    call: Callable[[Memory, Arguments], str]  # -> the text the model reads
     read_only: bool = False  # only reads memory
     destructive: bool = True  # may remove what is there (insert only adds)
     idempotent: bool = False  # a second identical call changes nothing more
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self) -> dict[str, object]:
         """The JSON schema of the arguments (``inputSchema``)."""
-        properties: dict[str, Any] = {}
+        properties: dict[str, dict[str, object]] = {}
         for name, p in self.params.items():
             properties[name] = {"type": p.type, "description": p.description}
             if p.default is not None:
@@ -51,6 +51,20 @@ class ToolSpec:
             "required": required,
             "additionalProperties": False,
         }
+
+
+def _text(arguments: Arguments, name: str) -> str:
+    value = arguments[name]
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _integer(arguments: Arguments, name: str, default: int) -> int:
+    value = arguments.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name} must be an integer, not {value!r}")
+    return value
 
 
 def view(memory: Memory, label: str | None = None) -> str:
@@ -83,7 +97,7 @@ TOOLS = {
             "the text: never copy them into an edit. Blocks shared with other agents can have "
             "changed since your prompt was written; view one before you replace text in it.",
             {"label": Param("string", "Leave out to list your blocks. " + LABEL, optional=True)},
-            view,
+            lambda m, a: view(m, _text(a, "label") if "label" in a else None),
             read_only=True,
             destructive=False,
             idempotent=True,
@@ -108,8 +122,8 @@ TOOLS = {
                     default=-1,
                 ),
             },
-            lambda m, label, new_string, insert_line=-1: m.memory_insert(
-                label, new_string, insert_line
+            lambda m, a: m.memory_insert(
+                _text(a, "label"), _text(a, "new_string"), _integer(a, "insert_line", -1)
             ),
             destructive=False,
         ),
@@ -130,8 +144,8 @@ TOOLS = {
                     "string", "The text to put in its place (empty: delete old_string)."
                 ),
             },
-            lambda m, label, old_string, new_string: m.memory_replace(
-                label, old_string, new_string
+            lambda m, a: m.memory_replace(
+                _text(a, "label"), _text(a, "old_string"), _text(a, "new_string")
             ),
         ),
         ToolSpec(
@@ -146,14 +160,14 @@ TOOLS = {
                     "string", "The complete new text of the block, without line numbers."
                 ),
             },
-            lambda m, label, new_memory: m.memory_rethink(label, new_memory),
+            lambda m, a: m.memory_rethink(_text(a, "label"), _text(a, "new_memory")),
             idempotent=True,
         ),
     ]
 }
 
 
-def call(memory: Memory, name: str, arguments: Mapping[str, Any] | None) -> str:
+def call(memory: Memory, name: str, arguments: Arguments | None) -> str:
     """Run tool ``name`` for ``memory``'s agent; GitmemError carries what went wrong."""
     tool = TOOLS.get(name)
     if tool is None:
@@ -167,7 +181,4 @@ def call(memory: Memory, name: str, arguments: Mapping[str, Any] | None) -> str:
     for key, param in tool.params.items():
         if key not in given and not param.optional:
             raise ValidationError(f"{name}: missing required argument `{key}`.")
-    # The other arguments' types are checked by the memory tools themselves.
-    if "label" in given and not isinstance(given["label"], str):
-        raise ValidationError(f"label must be a string, not {type(given['label']).__name__}")
-    return tool.call(memory, **given)
+    return tool.call(memory, given)

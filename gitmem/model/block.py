@@ -6,11 +6,12 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Final
 
 from gitmem.errors import LimitExceededError, ValidationError
 from gitmem.model.ids import check_block_id
-from gitmem.model.yamlmap import Located, dump_mapping, load_mapping
+from gitmem.model.yamlmap import Located, checked, dump_mapping, load_mapping
 
 DEFAULT_LIMIT = 20000
 MAX_LABEL = 200
@@ -31,6 +32,15 @@ _MARKER = re.compile(r"^(?:<{7}|\|{7}|>{7})(?: |$)", re.MULTILINE)
 UNRESOLVED = "unresolved conflict (<<<<<<< ... >>>>>>> lines); resolve it first"
 
 
+class Unset(Enum):
+    """The type of ``UNSET``: a field not given to an update, where None can be a real value."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
 @dataclass(frozen=True)
 class Block:
     """A memory block; ``version`` is the Git blob id of its file, None before it is written."""
@@ -41,7 +51,7 @@ class Block:
     description: str = ""
     limit: int = DEFAULT_LIMIT
     read_only: bool = False
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
     version: str | None = None
 
     @property
@@ -65,6 +75,37 @@ def check(block: Block) -> Block:
     except LimitExceededError as e:
         raise LimitExceededError(f"block {block.id!r}: {e}") from None
     return block
+
+
+def from_fields(block_id: str, fields: Mapping[str, object], *, default_limit: int) -> Block:
+    """A block from fields given as data (a caller's mapping of front-matter keys and
+    ``value``; missing or None: their defaults), checked as ``check`` checks a block."""
+    check_block_id(block_id)
+    limit = fields.get("limit")
+    given = {
+        "label": fields.get("label"),
+        "description": fields.get("description") or "",
+        "limit": default_limit if limit is None else limit,
+        "read_only": fields.get("read_only", False),
+        "metadata": fields.get("metadata") or {},
+        "value": fields.get("value") or "",
+    }
+    for key, value in given.items():
+        problem = field_problem(key, value)
+        if problem:
+            raise ValidationError(f"block {block_id!r}: {problem}")
+    metadata = given["metadata"]
+    return check(
+        Block(
+            id=block_id,
+            label=checked(given["label"], str, ""),
+            value=checked(given["value"], str, ""),
+            description=checked(given["description"], str, ""),
+            limit=checked(given["limit"], int, default_limit),
+            read_only=checked(given["read_only"], bool, False),
+            metadata=metadata if isinstance(metadata, Mapping) else {},
+        )
+    )
 
 
 def check_limit(value: str, limit: int) -> None:
@@ -143,7 +184,7 @@ def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT
         value = value[:-1]
     fm = _front_matter(front, path)
     value_line = front.count("\n") + 3
-    limit = fm.values.get("limit", default_limit)
+    limit = fm.get("limit", int, default_limit)
     try:
         check_limit(value, limit)
     except LimitExceededError as e:
@@ -152,15 +193,14 @@ def parse(data: bytes, *, block_id: str, path: str, default_limit: int = DEFAULT
 
 
 def _block(block_id: str, fm: Located, value: str, limit: int) -> Block:
-    v = fm.values
     return Block(
         id=block_id,
-        label=v["label"],
+        label=fm.get("label", str, ""),
         value=value,
-        description=v.get("description") or "",
+        description=fm.get("description", str, ""),
         limit=limit,
-        read_only=v.get("read_only", False),
-        metadata=v.get("metadata") or {},
+        read_only=fm.get("read_only", bool, False),
+        metadata=fm.get("metadata", dict, {}),
     )
 
 
@@ -184,7 +224,7 @@ def dump(block: Block) -> bytes:
     problem = field_problem("value", block.value)
     if problem:
         raise ValidationError(f"block {block.id!r}: {problem}")
-    front: dict[str, Any] = {
+    front: dict[str, object] = {
         "label": block.label,
         "description": block.description,
         "limit": block.limit,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from gitmem.errors import ValidationError
 from gitmem.model.block import check_markers, decode
@@ -23,7 +22,7 @@ class Agent:
     description: str = ""
     model: str | None = None
     block_ids: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -83,19 +82,18 @@ def parse(data: bytes, *, agent_id: str, path: str) -> Agent:
         problem = field_problem(key, value)
         if problem:
             raise ValidationError(f"{path}:{fm.line(key)}: {problem}")
-    v = fm.values
     return Agent(
         id=agent_id,
-        name=v.get("name") or agent_id,
-        description=v.get("description") or "",
-        model=v.get("model"),
-        block_ids=tuple(v.get("blocks") or ()),
-        metadata=v.get("metadata") or {},
+        name=fm.get("name", str, "") or agent_id,
+        description=fm.get("description", str, ""),
+        model=fm.get("model", str, None),
+        block_ids=tuple(fm.get("blocks", list, [])),
+        metadata=fm.get("metadata", dict, {}),
     )
 
 
-def _front(agent: Agent) -> dict[str, Any]:
-    front: dict[str, Any] = {"name": agent.name, "description": agent.description}
+def _front(agent: Agent) -> dict[str, object]:
+    front: dict[str, object] = {"name": agent.name, "description": agent.description}
     if agent.model is not None:
         front["model"] = agent.model
     return front

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import merge3
 
@@ -33,7 +33,7 @@ from gitmem.model import replay
 from gitmem.model.block import DEFAULT_LIMIT, Block
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import parse_file
-from gitmem.model.yamlmap import dump_mapping
+from gitmem.model.yamlmap import checked, dump_mapping
 
 Strategy = Literal["ours", "theirs"]
 BLOCK_FIELDS = blockfmt.KEYS
@@ -275,8 +275,8 @@ def _contains_in_order(lines: list[str], wanted: list[str]) -> bool:
 
 @dataclass(frozen=True)
 class _Fields:
-    merged: dict[str, Any]
-    conflicts: dict[str, tuple[Any, Any]]  # key -> (ours, theirs)
+    merged: dict[str, object]  # each a value of ours or theirs
+    conflicts: dict[str, tuple[object, object]]  # key -> (ours, theirs)
     hunks: tuple[Hunk, ...]
     settled: tuple[str, ...] = ()  # keys a strategy decided
 
@@ -287,10 +287,10 @@ def _merge_fields(
     ours: Block | Agent,
     theirs: Block | Agent,
     strategy: Strategy | None,
-    show: Callable[[str, Any], str],
+    show: Callable[[str, object], str],
 ) -> _Fields:
-    merged: dict[str, Any] = {}
-    conflicts: dict[str, tuple[Any, Any]] = {}
+    merged: dict[str, object] = {}
+    conflicts: dict[str, tuple[object, object]] = {}
     hunks = []
     settled = []
     for key in names:
@@ -312,7 +312,10 @@ def _merge_fields(
 
 
 def _render_fields(
-    names: Sequence[str], fields: _Fields, show: Callable[[str, Any], str], labels: tuple[str, str]
+    names: Sequence[str],
+    fields: _Fields,
+    show: Callable[[str, object], str],
+    labels: tuple[str, str],
 ) -> str:
     out = []
     for key in names:
@@ -329,10 +332,10 @@ def _line(text: str) -> str:
     return text + "\n" if text else ""
 
 
-def _yaml(path: str, optional: tuple[str, ...]) -> Callable[[str, Any], str]:
+def _yaml(path: str, optional: tuple[str, ...]) -> Callable[[str, object], str]:
     """One key's YAML line(s); keys in ``optional`` are left out when empty, as dump() does."""
 
-    def show(key: str, value: Any) -> str:
+    def show(key: str, value: object) -> str:
         if key in optional and not value:
             return ""
         return dump_mapping({key: value}, what=path).rstrip("\n")
@@ -367,7 +370,17 @@ def _merge_block(
     settled += tuple(f"{key!r}: kept {strategy}'s" for key in fields.settled)
     hunks = fields.hunks + value.conflicts
     if not hunks:
-        data = blockfmt.dump(Block(o.id, value=value.merged, **fields.merged))
+        kept = fields.merged  # values of either side's block, so of the field's type
+        merged = Block(
+            o.id,
+            label=checked(kept["label"], str, o.label),
+            value=value.merged,
+            description=checked(kept["description"], str, ""),
+            limit=checked(kept["limit"], int, o.limit),
+            read_only=checked(kept["read_only"], bool, False),
+            metadata=checked(kept["metadata"], dict, {}),
+        )
+        data = blockfmt.dump(merged)
         return Merged(path, data, settled=tuple(f"{path}: {line}" for line in settled))
     body = value.marked + "\n" if value.marked else ""
     marked = "---\n" + _render_fields(BLOCK_FIELDS, fields, show, labels) + "---\n" + body
@@ -386,7 +399,15 @@ def _merge_manifest(
     fields = _merge_fields(AGENT_FIELDS, b, o, t, strategy, show)
     blocks = merge_sets(b.block_ids if b else (), o.block_ids, t.block_ids)
     if not fields.hunks:
-        agent = Agent(o.id, block_ids=blocks, **fields.merged)
+        kept = fields.merged  # values of either side's manifest, so of the field's type
+        agent = Agent(
+            o.id,
+            name=checked(kept["name"], str, o.name),
+            description=checked(kept["description"], str, ""),
+            model=checked(kept["model"], str, None),
+            block_ids=blocks,
+            metadata=checked(kept["metadata"], dict, {}),
+        )
         return Merged(path, manifestfmt.dump(agent))
     names = (*AGENT_FIELDS[:3], "blocks", "metadata")
     fields.merged["blocks"] = list(blocks)
@@ -405,6 +426,6 @@ def merge_sets(base: Sequence[str], ours: Sequence[str], theirs: Sequence[str]) 
     return (*kept, *(x for x in theirs if x not in base and x not in ours))
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     # Parsed metadata compares by value; a Mapping proxy and a dict must be equal.
     return dict(value) if isinstance(value, Mapping) else value

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 Kind = Literal["insert", "replace", "rewrite", "edit"]
 # Operations whose commit holds the whole new value: last writer wins.
@@ -67,7 +67,7 @@ def lines(value: str) -> list[str]:
 
 def classify(
     name: str | None,
-    args: Mapping[str, Any] | None,
+    args: Mapping[str, object] | None,
     before: str,
     after: str,
     *,

@@ -41,11 +41,15 @@ def parse_settings(data: bytes, *, branch: str | None = None) -> Settings:
         first_line=1,
         allowed=("format", "default_limit", "branch"),
     )
-    settings = Settings(**fm.values)
     for key, value in fm.values.items():
         problem = _setting_problem(key, value)
         if problem:
             raise ValidationError(f"{SETTINGS}:{fm.line(key)}: {problem}")
+    settings = Settings(
+        format=fm.get("format", int, FORMAT),
+        default_limit=fm.get("default_limit", int, blockfmt.DEFAULT_LIMIT),
+        branch=fm.get("branch", str, None),
+    )
     if branch is not None and settings.branch != branch:
         raise ValidationError(
             f"{SETTINGS}:{fm.line('branch')}: the store's branch is {branch} and stays so "

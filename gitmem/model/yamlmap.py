@@ -5,25 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import yaml
 
 from gitmem.errors import ValidationError
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+if TYPE_CHECKING:
+    # Checked as PyYAML's Python classes: libyaml's, used when PyYAML has them
+    # (several times faster), have the same interface.
+    _BaseLoader = yaml.SafeLoader
+    _BaseDumper = yaml.SafeDumper
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 # Front matter is a handful of keys; a cap keeps hostile YAML (huge or deeply
 # nested documents) from costing memory or recursion.
 MAX_YAML = 64 * 1024
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
+class _Loader(_BaseLoader):
     pass
 
 
-def _refuse_tag(loader: Any, node: yaml.Node) -> Any:
+def _refuse_tag(loader: _Loader, node: yaml.Node) -> NoReturn:
     raise yaml.constructor.ConstructorError(
         None, None, f"the tag {node.tag} is not allowed", node.start_mark
     )
@@ -34,19 +43,39 @@ def _refuse_tag(loader: Any, node: yaml.Node) -> Any:
 # is text (PyYAML has a tag for it but no safe constructor).
 _Loader.add_constructor("tag:yaml.org,2002:omap", _refuse_tag)
 _Loader.add_constructor("tag:yaml.org,2002:pairs", _refuse_tag)
-_Loader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+# (types-PyYAML binds the constructor's first argument to loader classes, which
+# leaves out the constructors PyYAML's own classes define.)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:value",
+    yaml.SafeLoader.construct_yaml_str,  # type: ignore[type-var]
+)
 
 
 @dataclass(frozen=True)
 class Located:
     """A YAML mapping's values with the 1-based file line of each key."""
 
-    values: dict[str, Any]
+    values: dict[str, object]
     lines: dict[str, int]
     first_line: int
 
     def line(self, key: str) -> int:
         return self.lines.get(key, self.first_line)
+
+    def get(self, key: str, kind: type[T], default: D) -> T | D:
+        """``key``'s value, which the format's checks found to be a ``kind``;
+        ``default`` when missing or null."""
+        return checked(self.values.get(key), kind, default)
+
+
+def checked(value: object, kind: type[T], default: D) -> T | D:
+    """``value``, checked already to be a ``kind`` (or None: ``default``), as the type
+    checker can see it. Anything else is a bug: the check was left out."""
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise TypeError(f"{value!r} is not {kind.__name__}: check it before reading it")
+    return value
 
 
 def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, ...]) -> Located:
@@ -64,10 +93,12 @@ def load_mapping(text: str, *, path: str, first_line: int, allowed: tuple[str, .
             return Located({}, {}, first_line)
         if not isinstance(node, yaml.MappingNode):
             line = first_line + node.start_mark.line
-            raise ValidationError(f"{path}:{line}: expected 'key: value' lines, not a {node.id}")
+            kind = "sequence" if isinstance(node, yaml.SequenceNode) else "scalar"
+            raise ValidationError(f"{path}:{line}: expected 'key: value' lines, not a {kind}")
         lines = dict(_key_lines(node, path=path, first_line=first_line, allowed=allowed))
         _check_nodes(node, path=path, first_line=first_line)
         values = loader.construct_document(node)
+        assert isinstance(values, dict)  # a mapping node (checked above) makes a dict
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         if e.context_mark and mark and mark.line >= text.count("\n"):
@@ -130,13 +161,13 @@ def _check_nodes(root: yaml.Node, *, path: str, first_line: int) -> None:
             )
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:
+class _Dumper(_BaseDumper):
+    def ignore_aliases(self, data: object) -> bool:
         # The reader refuses aliases, so a value used twice is written twice.
         return True
 
 
-def _represent_str(dumper: Any, text: str) -> Any:
+def _represent_str(dumper: _Dumper, text: str) -> yaml.ScalarNode:
     # Multi-line text as a literal block keeps descriptions readable in diffs;
     # PyYAML falls back to a quoted scalar when a block cannot hold the text.
     style = "|" if "\n" in text else None
@@ -146,7 +177,7 @@ def _represent_str(dumper: Any, text: str) -> Any:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump_mapping(values: Mapping[str, Any], *, what: str) -> str:
+def dump_mapping(values: Mapping[str, object], *, what: str) -> str:
     """YAML text of ``values``, keys in the given order."""
     try:
         text: str = yaml.dump(

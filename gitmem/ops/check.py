@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.git import fsck as gitcheck
@@ -66,7 +65,7 @@ class Checked:
     agents: dict[str, Agent] = field(default_factory=dict)
 
 
-Parses = dict[tuple[Any, ...], Any]
+Parses = dict[tuple[str, bytes, int], Block | Agent | None]  # by (path, data, default limit)
 
 
 def check_files(files: Iterable[StoreFile], cache: Parses | None = None) -> Checked:
@@ -202,7 +201,7 @@ def _editor_file(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Report:
+class CheckReport:
     """Everything ``gitmem check`` found, and how much it looked at."""
 
     problems: list[Problem]
@@ -211,7 +210,7 @@ class Report:
     objects: int
 
 
-def check_store(root: Path) -> Report:
+def check_store(root: Path) -> CheckReport:
     """Check the store at ``root``: its Git objects and lock files, and its files at
     the branch head and on disk (a problem in both is reported once)."""
     problems = [Problem(p.path, 1, p.message, ("git",)) for p in gitcheck.stale_locks(root)]
@@ -249,4 +248,4 @@ def check_store(root: Path) -> Report:
             where[key] = (*where.get(key, ()), source)
     problems += [Problem(*key, found) for key, found in where.items()]
     problems.sort(key=lambda p: (p.path, p.line))
-    return Report(problems, len(head.blocks), len(head.agents), objects)
+    return CheckReport(problems, len(head.blocks), len(head.agents), objects)

@@ -9,7 +9,6 @@ import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from gitmem.errors import NotFoundError, ValidationError
 from gitmem.git.commit import CommitId, LogEntry
@@ -65,7 +64,7 @@ class BlockDiff:
     block_id: str
     old: str | None
     new: str | None
-    front_matter: dict[str, tuple[Any, Any]]  # changed keys only: key -> (old, new)
+    front_matter: dict[str, tuple[object, object]]  # changed keys only: key -> (old, new)
     value: list[str]  # unified diff hunks of the value, without file headers
 
     def text(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,30 @@ def _is_ours(path: Path) -> bool:
             return any(f.readline().startswith(STAMP) for _ in range(5))
     except (FileNotFoundError, IsADirectoryError):
         return False
+
+
+def run(
+    store: Store,
+    name: str,
+    args: Sequence[str],
+    *,
+    index: Path | None = None,
+    updates: Iterable[str] = (),
+) -> list[str]:
+    """What hook ``name`` refuses (``Hooks.run``): pre-commit and pre-merge-commit
+    check ``index`` (default: the store's), reference-transaction the ``updates``."""
+    if name not in HOOKS:
+        raise ValidationError(f"gitmem has no {name!r} hook (it has {', '.join(HOOKS)})")
+    if name != "reference-transaction":
+        return check_index(store, index or store.repo.gitdir / "index")
+    if not args or args[0] != "prepared":
+        return []  # checked once, in the prepared state: a stash must not hold an older copy
+    problems = []
+    for line in updates:  # "<old> <new> <ref>"
+        _, new, ref = [*line.rstrip("\n").split(" ", 2), "", ""][:3]
+        if ref == "refs/stash" and new.strip("0"):
+            problems += check_stash(store, new)
+    return problems
 
 
 def check_index(store: Store, index_file: Path) -> list[str]:

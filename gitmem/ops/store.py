@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.git.commit import Change, CommitId, Identity
@@ -15,7 +15,7 @@ from gitmem.git.repo import BRANCH, GitRepo, find_root
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
-from gitmem.model.block import Block, block_path
+from gitmem.model.block import UNSET, Block, Unset, block_path
 from gitmem.model.ids import check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import OWN_ATTRIBUTES
@@ -38,7 +38,6 @@ GITIGNORE = """\
 *.tmp
 4913
 """
-UNSET: Any = object()  # "not given" for update(), where None can be a real value
 Files = dict[str, bytes | None]
 
 
@@ -56,7 +55,7 @@ class Write:
     agent: str | None = None
     subject: str | None = None
     from_disk: Mapping[str, str | None] = field(default_factory=dict)
-    args: Mapping[str, Any] | None = None
+    args: Mapping[str, object] | None = None
 
 
 class Store:
@@ -160,7 +159,7 @@ class Store:
         description: str | None = None,
         limit: int | None = None,
         read_only: bool = False,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         block_id: str | None = None,
     ) -> Block:
         if block_id is not None:
@@ -194,12 +193,17 @@ class Store:
         op: str = "update_block",
         author: Identity | None = None,
         agent: str | None = None,
-        **fields: Any,
+        value: str | Unset = UNSET,
+        description: str | Unset | None = UNSET,
+        limit: int | Unset = UNSET,
+        read_only: bool | Unset = UNSET,
+        label: str | Unset = UNSET,
+        metadata: Mapping[str, object] | Unset | None = UNSET,
     ) -> Block:
-        """Change any of value, description, limit, read_only, label, metadata."""
-        unknown = set(fields) - {"value", *blockfmt.KEYS}
-        if unknown:
-            raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a block")
+        """Change the fields given (the others are UNSET); None clears a description
+        or the metadata."""
+        description = "" if description is None else description
+        metadata = {} if metadata is None else metadata
 
         def build(view: View) -> tuple[Write, Block]:
             old = view.block(block_id)
@@ -208,12 +212,18 @@ class Store:
                     f"block {block_id!r} changed: you read version {if_version}, "
                     f"it is now {old.version}"
                 )
-            given = {k: v for k, v in fields.items() if v is not UNSET}
-            if "description" in given and given["description"] is None:
-                given["description"] = ""
-            if "metadata" in given and given["metadata"] is None:
-                given["metadata"] = {}
-            new = blockfmt.check(replace(old, **given, version=None))
+            new = blockfmt.check(
+                replace(
+                    old,
+                    value=_given(value, old.value),
+                    description=_given(description, old.description),
+                    limit=_given(limit, old.limit),
+                    read_only=_given(read_only, old.read_only),
+                    label=_given(label, old.label),
+                    metadata=_given(metadata, old.metadata),
+                    version=None,
+                )
+            )
             if new.label != old.label:
                 for holder in view.holders(block_id):
                     view.check_labels(holder, {block_id: new})
@@ -247,9 +257,9 @@ class Store:
         name: str | None = None,
         description: str | None = None,
         model: str | None = None,
-        memory_blocks: Iterable[Mapping[str, Any]] | None = (),
+        memory_blocks: Iterable[Mapping[str, object]] | None = (),
         block_ids: Iterable[str] | None = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Agent:
         if name is not None:
             check_agent_id(name)
@@ -337,22 +347,15 @@ class Store:
         return self.transact(build, op="detach", agent=agent_id)
 
 
-def _new_block(view: View, block_id: str, spec: Mapping[str, Any]) -> Block:
+def _given(new: T | Unset, old: T) -> T:
+    return old if isinstance(new, Unset) else new
+
+
+def _new_block(view: View, block_id: str, spec: Mapping[str, object]) -> Block:
     clash = view.path_clash(block_path(block_id))
     if clash:
         raise ValidationError(f"block id {block_id!r} cannot be used: {clash}")
-    limit = spec.get("limit")
-    return blockfmt.check(
-        Block(
-            id=block_id,
-            label=spec.get("label"),  # type: ignore[arg-type]  # checked just below
-            value=spec.get("value") or "",
-            description=spec.get("description") or "",
-            limit=view.settings.default_limit if limit is None else limit,
-            read_only=spec.get("read_only", False),
-            metadata=spec.get("metadata") or {},
-        )
-    )
+    return blockfmt.from_fields(block_id, spec, default_limit=view.settings.default_limit)
 
 
 def _write_block(block: Block) -> tuple[Write, Block]:

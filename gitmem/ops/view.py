@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Hashable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from gitmem.errors import BadFileError, GitmemError, NotFoundError, ValidationError
 from gitmem.model import block as blockfmt
@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
     from gitmem.git.snapshot import Snapshot
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 # How far back the commit that made a manifest bad is looked for: the walk
 # runs once per bad file a process finds, and a bad file is usually a recent
 # one (each step reads about four Git objects).
@@ -49,16 +51,27 @@ def pin_branch(repo: GitRepo) -> None:
 
 
 class ParseCache:
-    """Parsed blocks and manifests by blob id: a blob never changes, so neither does its parse."""
+    """Parsed blocks, manifests and settings by blob id: a blob never changes, so
+    neither does its parse."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._items: dict[tuple[Any, ...], Any] = {}
+        # (block id, blob id, default limit); (agent id, blob id); blob id
+        self.blocks: Memo[tuple[str, str, int], Block | Bad] = Memo(size)
+        self.agents: Memo[tuple[str, str], Agent | Bad] = Memo(size)
+        self.settings: Memo[str, Settings] = Memo(size)
+
+
+class Memo(Generic[K, V]):
+    """Values made once per key; all are dropped when ``size`` are kept."""
+
+    def __init__(self, size: int) -> None:
+        self._items: dict[K, V] = {}
         self._size = size
 
-    def get(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    def get(self, key: K, make: Callable[[], V]) -> V:
         # One lookup, and the value kept in hand: a Client is shared between
         # threads, and another one may clear the cache between two lookups.
-        value: T | None = self._items.get(key)
+        value = self._items.get(key)
         if value is None:
             value = make()
             if len(self._items) >= self._size:
@@ -94,7 +107,7 @@ class View:
         self.problems: dict[str, str] = {}
         sha = snap.blob_id(SETTINGS)
         self.settings = (
-            cache.get(("settings", sha), lambda: parse_settings(snap.repo.blob(sha)))
+            cache.settings.get(sha, lambda: parse_settings(snap.repo.blob(sha)))
             if sha is not None
             else Settings()
         )
@@ -136,10 +149,12 @@ class View:
             )
             return replace(parsed, version=sha)
 
-        key = ("block", block_id, sha, self.settings.default_limit)
-        return self._checked(block_path(block_id), key, parse)
+        key = (block_id, sha, self.settings.default_limit)
+        return self._checked(block_path(block_id), self._cache.blocks, key, parse)
 
-    def _checked(self, path: str, key: tuple[Any, ...], parse: Callable[[], T]) -> T | Bad:
+    def _checked(
+        self, path: str, memo: Memo[K, T | Bad], key: K, parse: Callable[[], T]
+    ) -> T | Bad:
         """The parse of a committed file, or (cached too) why it is bad."""
 
         def make() -> T | Bad:
@@ -148,7 +163,7 @@ class View:
             except ValidationError as e:
                 return Bad(f"{e}{introduced(self.snap, path)}")
 
-        found = self._cache.get(key, make)
+        found = memo.get(key, make)
         if isinstance(found, Bad):
             self.problems[path] = found.message
             if self._seen is not None:
@@ -183,7 +198,7 @@ class View:
             data = self.snap.repo.blob(sha)
             return manifestfmt.parse(data, agent_id=agent_id, path=agent_path(agent_id))
 
-        return self._checked(agent_path(agent_id), ("agent", agent_id, sha), parse)
+        return self._checked(agent_path(agent_id), self._cache.agents, (agent_id, sha), parse)
 
     def attached(self, agent: Agent) -> list[Block]:
         """The agent's valid blocks in manifest order (a missing block is skipped,
