@@ -9,10 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import letta_client
@@ -152,10 +151,19 @@ with gitmem.Client.init(sys.argv[1]) as c:
 """
 
 
-def detail(error: pytest.ExceptionInfo[letta_client.APIStatusError]) -> Any:
+def detail(error: pytest.ExceptionInfo[letta_client.APIStatusError]) -> object:
+    """What the server said (Letta's ``{"detail": ...}``)."""
     body = error.value.body
     assert isinstance(body, dict)
-    return body["detail"]
+    said: object = body["detail"]
+    return said
+
+
+def said(error: pytest.ExceptionInfo[letta_client.APIStatusError]) -> str:
+    """The server's message."""
+    text = detail(error)
+    assert isinstance(text, str)
+    return text
 
 
 def test_the_shared_memory_seed_program(setup: Setup) -> None:
@@ -214,7 +222,7 @@ def test_the_shared_memory_seed_program(setup: Setup) -> None:
 
 def test_each_memory_tool_is_one_commit_by_the_agent(setup: Setup) -> None:
     served, worker = setup.served, setup.served.letta(setup.worker)
-    calls: list[tuple[str, dict[str, Any]]] = [
+    calls: list[tuple[str, dict[str, object]]] = [
         ("memory_insert", {"label": "persona", "new_string": "I file reports.", "insert_line": 0}),
         ("memory_replace", {"label": "persona", "old_string": "reports", "new_string": "bugs"}),
         (
@@ -246,7 +254,7 @@ def test_each_memory_tool_is_one_commit_by_the_agent(setup: Setup) -> None:
 def test_a_failed_tool_answers_like_letta_and_writes_nothing(setup: Setup) -> None:
     served, worker = setup.served, setup.served.letta(setup.worker)
     before = served.commits()
-    cases = [
+    cases: list[tuple[str, dict[str, object], str, str]] = [
         ("memory_insert", {"label": "rules", "new_string": "x"}, "ValueError", "read-only"),
         (
             "memory_replace",
@@ -287,7 +295,7 @@ def test_a_failed_tool_answers_like_letta_and_writes_nothing(setup: Setup) -> No
         assert message in error
     with pytest.raises(letta_client.NotFoundError) as e:
         worker.agents.tools.run("send_message", agent_id="worker", args={"message": "hi"})
-    assert detail(e).startswith("Tool 'send_message' not found or not attached to agent 'worker'")
+    assert said(e).startswith("Tool 'send_message' not found or not attached to agent 'worker'")
     assert served.commits() == before
 
 
@@ -296,7 +304,7 @@ def test_tokens_scope_every_request(setup: Setup) -> None:
     worker = served.letta(setup.worker)
     with pytest.raises(letta_client.AuthenticationError) as e:
         served.letta().blocks.list()
-    assert detail(e).startswith("Unauthorized: send 'Authorization: Bearer <token>'")
+    assert said(e).startswith("Unauthorized: send 'Authorization: Bearer <token>'")
     with pytest.raises(letta_client.AuthenticationError) as e:
         served.letta("gm-made-up").agents.retrieve("worker")
     assert detail(e) == "Unauthorized: unknown or revoked token"
@@ -307,8 +315,8 @@ def test_tokens_scope_every_request(setup: Setup) -> None:
     assert {b.id for b in worker.blocks.list()} == {"organization", "rules", "worker/persona"}
     assert worker.blocks.retrieve("worker/persona").label == "persona"
     not_as = "acts as agent 'worker', not as 'supervisor'"
-    insert = {"label": "organization", "new_string": "x"}
-    forbidden: list[tuple[Any, str]] = [
+    insert: dict[str, object] = {"label": "organization", "new_string": "x"}
+    forbidden: list[tuple[Callable[[], object], str]] = [
         (lambda: worker.agents.retrieve("supervisor"), not_as),
         (
             lambda: worker.agents.tools.run("memory_insert", agent_id="supervisor", args=insert),
@@ -334,9 +342,9 @@ def test_tokens_scope_every_request(setup: Setup) -> None:
     ]
     before = served.commits()
     for call, reason in forbidden:
-        with pytest.raises(letta_client.PermissionDeniedError) as e:
+        with pytest.raises(letta_client.PermissionDeniedError) as refused:
             call()
-        assert reason in detail(e)
+        assert reason in said(refused)
     assert served.commits() == before
 
     # Its value, by label, it changes as itself.
@@ -360,9 +368,10 @@ def test_admin_routes_and_letta_status_codes(setup: Setup) -> None:
     )
     assert (made.id, made.label, made.limit, made.read_only) == ("sales", "Sales Notes", 100, False)
     assert served.last() == f"{PERSON[0]} <{PERSON[1]}>|create_block: sales"
+    version = made.to_dict()["version"]
     changed = admin.blocks.update(
-        "sales", description="Sales figures", extra_body={"if_version": made.version}
-    )  # type: ignore[attr-defined]
+        "sales", description="Sales figures", extra_body={"if_version": version}
+    )
     assert (changed.description, changed.value) == ("Sales figures", "Q3: 12 robots.")
     assert admin.agents.blocks.attach("sales", agent_id="supervisor").blocks[-1].id == "sales"
     by_label = admin.agents.blocks.update("Sales Notes", agent_id="supervisor", value="Q3: 13.")
@@ -376,12 +385,12 @@ def test_admin_routes_and_letta_status_codes(setup: Setup) -> None:
 
     before = served.commits()
 
-    def invalid(kind: str, loc: list[Any], msg: str) -> list[dict[str, Any]]:
+    def invalid(kind: str, loc: list[object], msg: str) -> list[dict[str, object]]:
         return [{"type": kind, "loc": loc, "msg": msg}]
 
     sales = {"id": "sales"}
-    stale = {"if_version": made.version}
-    cases: list[tuple[type[letta_client.APIStatusError], Any, Any]] = [
+    stale = {"if_version": version}
+    cases: list[tuple[type[letta_client.APIStatusError], Callable[[], object], object]] = [
         (letta_client.NotFoundError, lambda: admin.blocks.retrieve("nope"), "nope"),
         (letta_client.NotFoundError, lambda: admin.agents.retrieve("nobody"), "nobody"),
         (
@@ -402,7 +411,7 @@ def test_admin_routes_and_letta_status_codes(setup: Setup) -> None:
         (
             letta_client.ConflictError,
             lambda: admin.blocks.update("sales", value="x", extra_body=stale),
-            f"you read version {made.version}",
+            f"you read version {version}",
         ),
         (
             letta_client.UnprocessableEntityError,
@@ -458,7 +467,7 @@ def test_admin_routes_and_letta_status_codes(setup: Setup) -> None:
     for kind, call, expected in cases:
         with pytest.raises(kind) as e:
             call()
-        assert expected == detail(e) if isinstance(expected, list) else expected in detail(e)
+        assert expected == detail(e) if isinstance(expected, list) else f"{expected}" in said(e)
     assert served.commits() == before
 
     assert (
@@ -519,15 +528,15 @@ def test_routes_not_built_say_so(setup: Setup) -> None:
     with pytest.raises(letta_client.InternalServerError) as e:
         admin.agents.update("worker", description="x")
     assert e.value.status_code == 501
-    assert detail(e).startswith("agents.update is not built yet")
+    assert said(e).startswith("agents.update is not built yet")
     with pytest.raises(letta_client.InternalServerError) as e:
         admin.agents.messages.create("worker", messages=[{"role": "user", "content": "hi"}])
-    assert detail(e).startswith("gitmem serve does not implement POST /v1/agents/worker/messages")
+    assert said(e).startswith("gitmem serve does not implement POST /v1/agents/worker/messages")
     auth = {"Authorization": f"Bearer {setup.admin}"}
-    for path, said in [("/mcp", "MCP over HTTP is not built yet"), ("/v1/events", "live events")]:
+    for path, text in [("/mcp", "MCP over HTTP is not built yet"), ("/v1/events", "live events")]:
         answer = httpx.get(served.url + path, headers=auth)
         assert answer.status_code == 501
-        assert answer.json()["detail"].startswith(said)
+        assert answer.json()["detail"].startswith(text)
 
 
 def test_loopback_without_tokens_is_open_until_a_token_exists(
@@ -556,9 +565,11 @@ def test_the_readme_example_runs(setup: Setup, capsys: pytest.CaptureFixture[str
     [code] = re.findall(r"```py\n(.*?)```", section, re.S)
     code = code.replace("http://localhost:8283", setup.served.url)
     before = setup.served.commits()
-    names: dict[str, Any] = {"TOKEN": setup.worker}
+    names: dict[str, object] = {"TOKEN": setup.worker}
     exec(compile(code, "README.md", "exec"), names)
-    names["client"].close()
+    made = names["client"]
+    assert isinstance(made, Letta)
+    made.close()
     shown = capsys.readouterr().out
     assert "\nRefunds need a receipt.\n" in shown
     assert "<organization>" in shown and "</memory_blocks>" in shown
@@ -576,7 +587,7 @@ def test_a_stalled_body_times_out_without_holding_up_others(
     from gitmem.serve import reading
     from gitmem.serve.app import create_app
 
-    monkeypatch.setattr(reading, "BODY_TIMEOUT", 1.0)
+    monkeypatch.setattr(reading, "BODY_TIMEOUT", 3.0)
     client.blocks.create(label="notes", value="hello")
     port = free_port()
     config = uvicorn.Config(create_app(client, anonymous=True), port=port, log_level="warning")
@@ -585,21 +596,24 @@ def test_a_stalled_body_times_out_without_holding_up_others(
     thread.start()
     try:
         url = f"http://127.0.0.1:{port}"
-        while not server.started:
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert server.started
         with socket.create_connection(("127.0.0.1", port)) as stalled:
             stalled.sendall(
                 b"POST /v1/blocks/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 100\r\n\r\n" + b'{"label": "x", "va'
             )
-            start = time.monotonic()
             answer = httpx.get(f"{url}/v1/blocks/notes")  # served while the other waits
             assert answer.json()["value"] == "hello"
-            assert time.monotonic() - start < 1.0
-            stalled.settimeout(10)
+            stalled.setblocking(False)
+            with pytest.raises(BlockingIOError):  # the stalled one is still waiting
+                stalled.recv(4096)
+            stalled.settimeout(30)
             reply = stalled.recv(4096).decode()
         assert reply.startswith("HTTP/1.1 408 ")
-        assert "the request body did not arrive within 1 s" in reply
+        assert "the request body did not arrive within 3 s" in reply
         assert git(client.path, "log", "--format=%s") == "create_block: notes\ninit: mem\n"
     finally:
         server.should_exit = True

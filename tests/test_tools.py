@@ -494,7 +494,7 @@ def test_cli_agents_render(client: gitmem.Client) -> None:
 def test_core_memory_append_adds_a_line_as_the_agent(
     client: gitmem.Client, memory: gitmem.Memory
 ) -> None:
-    assert memory.core_memory_append("notes", "four") is None
+    memory.core_memory_append("notes", "four")
     assert value(client, "notes") == "one\ntwo\nthree\nfour"
     memory.core_memory_append("scratch", "first")  # no blank first line in an empty block
     assert value(client, "scratch") == "first"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from gitmem.cli.base import client_of, json_option, main, output
+
+if TYPE_CHECKING:
+    from gitmem import Token
 
 INSTALL = "gitmem serve needs Starlette and uvicorn, an optional extra: pip install 'gitmem[serve]'"
 
@@ -122,5 +125,5 @@ def revoke(ctx: click.Context, token_id: str) -> None:
     click.echo(f"revoked token {token.id} ({token.scope})")
 
 
-def _line(token: Any) -> str:
+def _line(token: Token) -> str:
     return f"{token.id}\t{token.scope}\t{token.created}"

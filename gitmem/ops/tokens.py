@@ -17,14 +17,24 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
 from gitmem.errors import NotFoundError, ValidationError
 from gitmem.model.ids import check_agent_id
 
-Records = list[dict[str, Any]]  # the file's entries (``list`` is a method's name below)
+
+class Record(TypedDict):
+    """A token in the file: what the store knows, and the secret's hash."""
+
+    id: str
+    agent: str | None
+    created: str
+    sha256: str
+
+
+Records = list[Record]  # (``list`` is a method's name below)
 PREFIX = "gm-"  # makes a leaked token easy to recognise (and to search for)
 FORMAT = 1
 
@@ -73,7 +83,7 @@ class Tokens:
                 hashed[i : i + 8] for i in range(0, 57) if hashed[i : i + 8] not in taken
             )
             token = Token(token_id, agent, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            records.append({**asdict(token), "sha256": hashed})
+            records.append(Record(id=token_id, agent=agent, created=token.created, sha256=hashed))
         return token, secret
 
     def list(self) -> list[Token]:
@@ -120,7 +130,7 @@ class Tokens:
         records = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(records, list) or not all(_valid(r) for r in records):
             raise ValidationError(f"{self._file}: not a gitmem tokens file")
-        return records
+        return cast(Records, records)  # each one checked by _valid
 
     @contextmanager
     def _locked(self) -> Iterator[Records]:
@@ -149,10 +159,11 @@ def _valid(record: object) -> bool:
         isinstance(record, dict)
         and isinstance(record.get("id"), str)
         and isinstance(record.get("sha256"), str)
-        and isinstance(record.get("agent"), (str, type(None)))
+        and "agent" in record
+        and isinstance(record["agent"], (str, type(None)))
         and isinstance(record.get("created"), str)
     )
 
 
-def _token(record: dict[str, Any]) -> Token:
+def _token(record: Record) -> Token:
     return Token(record["id"], record["agent"], record["created"])

@@ -9,10 +9,10 @@ processes use meanwhile. Input is checked before the worker sees it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,9 +30,10 @@ from gitmem.errors import (
     UnsupportedError,
     ValidationError,
 )
-from gitmem.model.block import Block
+from gitmem.model.block import UNSET, Block, Unset
 from gitmem.ops.tokens import Token
 from gitmem.serve import reading, schema, scope, tools, wire
+from gitmem.serve.schema import Json
 
 T = TypeVar("T")
 NO_RETRY = {"x-should-retry": "false"}  # Letta's client retries 409 and 5xx unless told not to
@@ -94,7 +95,7 @@ class Server:
             raise ValidationError("gitmem has no block templates to filter by name")
         label = query.get("label") or None
 
-        def work(c: Client) -> list[dict[str, Any]]:
+        def work(c: Client) -> list[Json]:
             if who.agent is None:
                 blocks = c.blocks.list(label=label)
             else:
@@ -106,9 +107,9 @@ class Server:
     async def create_block(self, request: Request) -> Response:
         who = self._who(request)
         scope.admin_only(who, "create blocks")
-        given = await reading.body(request, schema.BLOCK_CREATE)
+        given = schema.block_create(await reading.body(request))
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             block_id = given.get("id")
             _refuse_existing("block", block_id, c.blocks.retrieve)
             return wire.block(
@@ -129,7 +130,7 @@ class Server:
         who = self._who(request)
         [block_id] = reading.params(request, "block_id")
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             scope.readable(c, who, block_id)
             return wire.block(c.blocks.retrieve(block_id))
 
@@ -139,9 +140,9 @@ class Server:
         who = self._who(request)
         scope.admin_only(who, "change blocks (an agent changes its own with its memory tools)")
         [block_id] = reading.params(request, "block_id")
-        given = await reading.body(request, schema.BLOCK_UPDATE)
+        given = schema.block_update(await reading.body(request))
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             return wire.block(_update(c, block_id, given))
 
         return JSONResponse(await self._run(work))
@@ -152,7 +153,7 @@ class Server:
         [block_id] = reading.params(request, "block_id")
         force = request.query_params.get("force") == "true"  # gitmem: detach everywhere first
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             c.blocks.delete(block_id, force=force)
             return {"message": f"Block id={block_id} successfully deleted"}
 
@@ -164,7 +165,7 @@ class Server:
         [block_id] = reading.params(request, "block_id")
         page = schema.page(request.query_params)
 
-        def work(c: Client) -> list[dict[str, Any]]:
+        def work(c: Client) -> list[Json]:
             agents = wire.paged(c.blocks.agents.list(block_id), lambda a: a.id, page)
             return [wire.agent(a, c.agents.blocks.list(a.id)) for a in agents]
 
@@ -177,7 +178,7 @@ class Server:
         page = schema.page(request.query_params)
         name = request.query_params.get("name") or None
 
-        def work(c: Client) -> list[dict[str, Any]]:
+        def work(c: Client) -> list[Json]:
             agents = c.agents.list() if who.agent is None else [c.agents.retrieve(who.agent)]
             agents = [a for a in agents if name in (None, a.name)]
             return [
@@ -190,14 +191,14 @@ class Server:
     async def create_agent(self, request: Request) -> Response:
         who = self._who(request)
         scope.admin_only(who, "create agents")
-        given = await reading.body(request, schema.AGENT_CREATE)
+        given = schema.agent_create(await reading.body(request))
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             name = given.get("name")
             _refuse_existing("agent", name, c.agents.retrieve)
             inline = [
                 {k: v for k, v in spec.items() if v is not None}
-                for spec in given.get("memory_blocks") or ()
+                for spec in given.get("memory_blocks") or []
             ]
             agent = c.agents.create(
                 name=name,
@@ -216,7 +217,7 @@ class Server:
         [agent_id] = reading.params(request, "agent_id")
         scope.acting_as(who, agent_id)
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             return wire.agent(c.agents.retrieve(agent_id), c.agents.blocks.list(agent_id))
 
         return JSONResponse(await self._run(work))
@@ -233,7 +234,7 @@ class Server:
         scope.admin_only(who, "delete agents")
         [agent_id] = reading.params(request, "agent_id")
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             c.agents.delete(agent_id)
             return {"message": f"Agent id={agent_id} successfully deleted"}
 
@@ -245,7 +246,7 @@ class Server:
         scope.acting_as(who, agent_id)
         page = schema.page(request.query_params)
 
-        def work(c: Client) -> list[dict[str, Any]]:
+        def work(c: Client) -> list[Json]:
             blocks = wire.paged(c.agents.blocks.list(agent_id), lambda b: b.id, page)
             return [wire.block(b) for b in blocks]
 
@@ -256,7 +257,7 @@ class Server:
         agent_id, label = reading.params(request, "agent_id", "block_label")
         scope.acting_as(who, agent_id)
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             return wire.block(c.agents.blocks.retrieve(label, agent_id=agent_id))
 
         return JSONResponse(await self._run(work))
@@ -267,7 +268,7 @@ class Server:
         who = self._who(request)
         agent_id, label = reading.params(request, "agent_id", "block_label")
         scope.acting_as(who, agent_id)
-        given = await reading.body(request, schema.BLOCK_UPDATE)
+        given = schema.block_update(await reading.body(request))
         if who.agent is not None and set(given) - {"value", "if_version"}:
             fields = ", ".join(sorted(set(given) - {"value", "if_version"}))
             raise scope.Forbidden(
@@ -275,13 +276,14 @@ class Server:
                 "that needs an admin token"
             )
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             block = c.agents.blocks.retrieve(label, agent_id=agent_id)
             if who.agent is None:
                 return wire.block(_update(c, block.id, given))
-            if given.get("value") is not None:
+            value = given.get("value")
+            if value is not None:
                 memory = c.agents.memory(agent_id)
-                memory.memory_rethink(label, given["value"], if_version=given.get("if_version"))
+                memory.memory_rethink(label, value, if_version=given.get("if_version"))
             return wire.block(c.agents.blocks.retrieve(label, agent_id=agent_id))
 
         return JSONResponse(await self._run(work))
@@ -297,7 +299,7 @@ class Server:
         scope.admin_only(who, f"{'attach' if attach else 'detach'} blocks")
         agent_id, block_id = reading.params(request, "agent_id", "block_id")
 
-        def work(c: Client) -> dict[str, Any]:
+        def work(c: Client) -> Json:
             change = c.agents.blocks.attach if attach else c.agents.blocks.detach
             agent = change(block_id, agent_id=agent_id)
             return wire.agent(agent, c.agents.blocks.list(agent_id))
@@ -308,12 +310,12 @@ class Server:
         who = self._who(request)
         agent_id, tool_name = reading.params(request, "agent_id", "tool_name")
         scope.acting_as(who, agent_id)
-        given = await reading.body(request, schema.TOOL_RUN)
+        args = schema.tool_args(await reading.body(request))
         if tool_name not in tools.TOOLS:
             raise tools.unknown(tool_name, agent_id)
 
-        def work(c: Client) -> dict[str, Any]:
-            return tools.run(c.agents.memory(agent_id), tool_name, given.get("args") or {})
+        def work(c: Client) -> Json:
+            return tools.run(c.agents.memory(agent_id), tool_name, args)
 
         return JSONResponse(await self._run(work))
 
@@ -357,7 +359,7 @@ class Server:
     def routes(self) -> list[Route]:
         agent = "/v1/agents/{agent_id}"
         core = f"{agent}/core-memory/blocks"
-        table: list[tuple[str, str, Callable[[Request], Any]]] = [
+        table: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
             ("GET", "/v1/health/", self.health),
             ("GET", "/v1/blocks/", self.list_blocks),
             ("POST", "/v1/blocks/", self.create_block),
@@ -402,7 +404,7 @@ def create_app(client: Client, *, anonymous: bool) -> ASGIApp:
     async def refuse(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GitmemError)
         code = status_of(exc)
-        detail: Any = exc.errors if isinstance(exc, schema.Invalid) else str(exc)
+        detail: object = exc.errors if isinstance(exc, schema.Invalid) else str(exc)
         headers = dict(NO_RETRY)
         if code == 401:
             headers["www-authenticate"] = "Bearer"
@@ -431,8 +433,19 @@ def _refuse_existing(kind: str, given: str | None, retrieve: Callable[[str], obj
     raise Exists(f"{kind} {given!r} already exists")
 
 
-def _update(c: Client, block_id: str, given: dict[str, Any]) -> Block:
+def _update(c: Client, block_id: str, given: schema.BlockUpdate) -> Block:
     """``blocks.update`` with the fields given; a null limit, label or value means unchanged."""
-    fields = {k: v for k, v in given.items() if k != "if_version"}
-    fields = {k: v for k, v in fields.items() if v is not None or k in ("description", "metadata")}
-    return c.blocks.update(block_id, if_version=given.get("if_version"), **fields)
+    return c.blocks.update(
+        block_id,
+        value=_kept(given.get("value", UNSET)),
+        description=given.get("description", UNSET),
+        limit=_kept(given.get("limit", UNSET)),
+        read_only=given.get("read_only", UNSET),
+        label=_kept(given.get("label", UNSET)),
+        metadata=given.get("metadata", UNSET),
+        if_version=given.get("if_version"),
+    )
+
+
+def _kept(value: T | Unset | None) -> T | Unset:
+    return UNSET if value is None else value

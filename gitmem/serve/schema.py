@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict, cast
 
 from gitmem.errors import ValidationError
+
+Json = dict[str, object]  # a JSON object as json.loads makes it
 
 # What FastAPI (Letta's server) says for each wrong type, so a Letta caller's
 # error handling sees the same ``type`` and ``msg``.
@@ -30,8 +32,8 @@ _KINDS: dict[str, tuple[str, str]] = {
 class Invalid(ValidationError):
     """A request whose fields have the wrong names or types (HTTP 422, FastAPI's shape)."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+    def __init__(self, errors: list[Json]) -> None:
+        super().__init__("; ".join(f"{e['loc']}: {e['msg']}" for e in errors))
         self.errors = errors
 
 
@@ -52,17 +54,15 @@ class Schema:
     unsupported: frozenset[str] = frozenset()
     nested: Mapping[str, Schema] = field(default_factory=dict)
 
-    def check(self, body: object, loc: tuple[str | int, ...] = ("body",)) -> dict[str, Any]:
+    def check(self, body: object, loc: tuple[str | int, ...] = ("body",)) -> Json:
         """The fields gitmem acts on, as given; Invalid or ValidationError if the body is wrong."""
-        errors: list[dict[str, Any]] = []
+        errors: list[Json] = []
         given = self._check(body, loc, errors)
         if errors:
             raise Invalid(errors)
         return given
 
-    def _check(
-        self, body: object, loc: tuple[str | int, ...], errors: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _check(self, body: object, loc: tuple[str | int, ...], errors: list[Json]) -> Json:
         if not isinstance(body, dict):
             errors.append(
                 _error(
@@ -72,7 +72,7 @@ class Schema:
                 )
             )
             return {}
-        given: dict[str, Any] = {}
+        given: Json = {}
         for name, spec in self.fields.items():
             if name not in body:
                 if spec.required:
@@ -84,7 +84,7 @@ class Schema:
             elif not _is(spec.kind, value):
                 kind, msg = _KINDS[spec.kind]
                 errors.append(_error(kind, (*loc, name), msg))
-            elif name in self.nested:
+            elif name in self.nested and isinstance(value, list):
                 given[name] = [
                     self.nested[name]._check(item, (*loc, name, i), errors)
                     for i, item in enumerate(value)
@@ -103,7 +103,7 @@ class Schema:
         return given
 
 
-def _error(kind: str, loc: tuple[str | int, ...], msg: str) -> dict[str, Any]:
+def _error(kind: str, loc: tuple[str | int, ...], msg: str) -> Json:
     return {"type": kind, "loc": list(loc), "msg": msg}
 
 
@@ -228,6 +228,63 @@ AGENT_CREATE = Schema(
     },
 )
 TOOL_RUN = Schema({"args": Field("object")})
+
+
+class _Block(TypedDict):
+    label: str
+    value: str
+
+
+class BlockCreate(_Block, total=False):
+    """A new block in a request, as BLOCK_CREATE checked it."""
+
+    description: str | None
+    limit: int | None
+    metadata: Json | None
+    read_only: bool
+    id: str | None
+
+
+class BlockUpdate(TypedDict, total=False):
+    """A block's changes in a request, as BLOCK_UPDATE checked them (None: unchanged)."""
+
+    label: str | None
+    value: str | None
+    description: str | None
+    limit: int | None
+    metadata: Json | None
+    read_only: bool
+    if_version: str | None
+
+
+class AgentFields(TypedDict, total=False):
+    """An agent in a request, as AGENT_CREATE checked it."""
+
+    name: str
+    description: str | None
+    model: str | None
+    metadata: Json | None
+    memory_blocks: list[BlockCreate] | None
+    block_ids: list[str] | None
+
+
+def block_create(body: object) -> BlockCreate:
+    # The casts say what check() made sure of: each field's type.
+    return cast(BlockCreate, BLOCK_CREATE.check(body))
+
+
+def block_update(body: object) -> BlockUpdate:
+    return cast(BlockUpdate, BLOCK_UPDATE.check(body))
+
+
+def agent_create(body: object) -> AgentFields:
+    return cast(AgentFields, AGENT_CREATE.check(body))
+
+
+def tool_args(body: object) -> Json:
+    """The ``args`` of a tools.run request ({} if none)."""
+    args = TOOL_RUN.check(body).get("args")
+    return cast(Json, args) if args is not None else {}
 
 
 @dataclass(frozen=True)

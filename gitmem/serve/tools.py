@@ -9,42 +9,34 @@ Letta's). gitmem adds ``if_version`` to every tool's arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from gitmem.errors import CorruptError, GitmemError, NotFoundError, UnsupportedError
 from gitmem.ops.memory import Memory
 from gitmem.serve import wire
+from gitmem.serve.schema import Json
 
 
 @dataclass(frozen=True)
 class Tool:
+    """A memory tool: the ``Memory`` method of the same name and its arguments."""
+
     required: tuple[str, ...]
-    optional: Mapping[str, Any]
-    run: Callable[..., str | None]  # (memory, **args)
+    optional: tuple[str, ...] = ()
     # Older Letta versions' names for the same arguments.
-    aliases: Mapping[str, str]
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 TOOLS: dict[str, Tool] = {
-    "memory_insert": Tool(
-        ("label", "new_string"),
-        {"insert_line": -1},
-        Memory.memory_insert,
-        {"new_str": "new_string"},
-    ),
+    "memory_insert": Tool(("label", "new_string"), ("insert_line",), {"new_str": "new_string"}),
     "memory_replace": Tool(
         ("label", "old_string", "new_string"),
-        {},
-        Memory.memory_replace,
-        {"old_str": "old_string", "new_str": "new_string"},
+        aliases={"old_str": "old_string", "new_str": "new_string"},
     ),
-    "memory_rethink": Tool(("label", "new_memory"), {}, Memory.memory_rethink, {}),
-    "core_memory_append": Tool(("label", "content"), {}, Memory.core_memory_append, {}),
-    "core_memory_replace": Tool(
-        ("label", "old_content", "new_content"), {}, Memory.core_memory_replace, {}
-    ),
+    "memory_rethink": Tool(("label", "new_memory")),
+    "core_memory_append": Tool(("label", "content")),
+    "core_memory_replace": Tool(("label", "old_content", "new_content")),
 }
 # Arguments a model adds to every call in Letta, which the tool never sees.
 _DROPPED = frozenset({"request_heartbeat"})
@@ -57,7 +49,7 @@ def unknown(tool_name: str, agent_id: str) -> NotFoundError:
     )
 
 
-def run(memory: Memory, tool_name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+def run(memory: Memory, tool_name: str, args: Mapping[str, object]) -> Json:
     """Run the tool as ``memory``'s agent: one commit by it if the block changed."""
     tool = TOOLS[tool_name]
     given = {tool.aliases.get(k, k): v for k, v in args.items() if k not in _DROPPED}
@@ -71,7 +63,8 @@ def run(memory: Memory, tool_name: str, args: Mapping[str, Any]) -> dict[str, An
     if problem is not None:
         return _failed(tool_name, "TypeError", f"{tool_name}() {problem}")
     try:
-        result = tool.run(memory, **given)
+        # The method checks its arguments' types itself (a ValidationError).
+        result: str | None = getattr(memory, tool_name)(**given)
     except (CorruptError, UnsupportedError):
         raise  # the store is broken, not the call: the server says so (500)
     except GitmemError as e:
@@ -80,7 +73,7 @@ def run(memory: Memory, tool_name: str, args: Mapping[str, Any]) -> dict[str, An
     return wire.tool_result("success", result)
 
 
-def _failed(tool_name: str, kind: str, message: str) -> dict[str, Any]:
+def _failed(tool_name: str, kind: str, message: str) -> Json:
     return wire.tool_result(
         "error", None, [f"Error executing function {tool_name}: {kind}: {message}"]
     )

@@ -11,12 +11,12 @@ ids with ``/`` work.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from gitmem.model.block import Block
 from gitmem.model.manifest import Agent
-from gitmem.serve.schema import Page
+from gitmem.serve.schema import Json, Page
 
 T = TypeVar("T")
 # A store has no agent type; Letta's client requires the field, and this is
@@ -24,7 +24,7 @@ T = TypeVar("T")
 AGENT_TYPE = "letta_v1_agent"
 
 
-def block(b: Block) -> dict[str, Any]:
+def block(b: Block) -> Json:
     """Letta's ``BlockResponse``; ``version`` (the file's blob id) is gitmem's (``if_version``)."""
     return {
         "id": b.id,
@@ -40,7 +40,7 @@ def block(b: Block) -> dict[str, Any]:
     }
 
 
-def agent(a: Agent, blocks: Sequence[Block]) -> dict[str, Any]:
+def agent(a: Agent, blocks: Sequence[Block]) -> Json:
     """Letta's ``AgentState`` with its memory; ``block_ids`` (attachments, in order) is gitmem's."""
     shown = [block(b) for b in blocks]
     provider, _, name = (a.model or "").rpartition("/")
@@ -67,7 +67,7 @@ def agent(a: Agent, blocks: Sequence[Block]) -> dict[str, Any]:
     }
 
 
-def tool_result(status: str, func_return: str | None, stderr: Sequence[str] = ()) -> dict[str, Any]:
+def tool_result(status: str, func_return: str | None, stderr: Sequence[str] = ()) -> Json:
     """Letta's ``ToolExecutionResult`` as its server returns it (no ``agent_state``)."""
     return {
         "status": status,
@@ -98,6 +98,7 @@ def paged(items: Sequence[T], key: Callable[[T], str], page: Page) -> list[T]:
     return chosen if page.limit is None else chosen[: page.limit]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Mapping[str, object]) -> Json:
     """Metadata as JSON can carry it (YAML may hold dates and the like: as text)."""
-    return json.loads(json.dumps(value, default=str))
+    plain: Json = json.loads(json.dumps(value, default=str))
+    return plain
