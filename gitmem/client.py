@@ -407,6 +407,13 @@ class Hooks:
 
         return hooks.install(self._store.repo)
 
+    def uninstall(self) -> list[str]:
+        """Remove gitmem's hooks and merge driver, putting back a hook they kept as
+        ``<hook>.legacy``; returns what was done. Harmless to run again."""
+        from gitmem.ops import hooks
+
+        return hooks.uninstall(self._store.repo)
+
     def run(
         self,
         name: str,

@@ -3,9 +3,14 @@ traceback; a refusal is one ``Error:`` line and a non-zero exit."""
 
 from __future__ import annotations
 
+import os
+import platform
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 
@@ -14,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
-from gitmem.cli import main
+from gitmem.cli import crash, main
 from tests.conftest import assert_clean, cli_commands, git
 
 HOSTILE = ["../x", "/abs/x", "Upper", "has space", "tab\tx", "bell\x07", "x" * 201, ".git", ""]
@@ -142,6 +147,8 @@ def test_an_internal_error_is_one_line_and_a_report(
     assert result.stderr == (
         "Error: internal error: RuntimeError: something gitmem did not expect "
         f"(full report in {report})\n"
+        "This is a bug in gitmem; please report it to gitmem's maintainers with that file "
+        f"({crash.versions()})\n"
     )
     text = report.read_text()
     assert "Traceback (most recent call last)" in text
@@ -157,4 +164,60 @@ def test_an_internal_error_without_a_place_for_the_report(
     assert result.stderr == (
         "Error: internal error: RuntimeError: something gitmem did not expect "
         "(no report written: No such file or directory)\n"
+        "This is a bug in gitmem; please report it to gitmem's maintainers with this message "
+        f"({crash.versions()})\n"
     )
+
+
+# A bug planted in a real gitmem process, where `gitmem init` calls the library.
+PLANTED = """
+import sys
+import gitmem.client
+from gitmem.cli import main
+
+def planted(*args, **kwargs):
+    raise RuntimeError("a bug planted by the test")
+
+gitmem.client.Client.init = planted
+main(sys.argv[1:], prog_name="gitmem")
+"""
+
+
+@pytest.mark.parametrize("git_on_path", [True, False], ids=["git", "no git"])
+def test_a_crash_names_the_versions_of_gitmem_dulwich_git_and_python(
+    tmp_path: Path, git_on_path: bool
+) -> None:
+    if git_on_path:
+        path, git_said = os.environ["PATH"], f"git {git_version()}"
+    else:
+        path, git_said = str(Path(sys.executable).parent), "git: not on PATH"
+    done = subprocess.run(
+        [sys.executable, "-c", PLANTED, "init", "mem"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": path, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    [report] = tmp_path.glob("gitmem-crash-*.txt")
+    versions = (
+        f"gitmem {metadata.version('gitmem')}, dulwich {metadata.version('dulwich')}, {git_said}, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: internal error: RuntimeError: a bug planted by the test "
+        f"(full report in {report})\n"
+        "This is a bug in gitmem; please report it to gitmem's maintainers with that file "
+        f"({versions})\n"
+    )
+    text = report.read_text()
+    assert text.startswith(f"command: gitmem 'init' 'mem'\nversions: {versions}\n\n")
+    assert "Traceback (most recent call last)" in text
+    assert text.endswith("RuntimeError: a bug planted by the test\n")
+
+
+def git_version() -> str:
+    done = subprocess.run(["git", "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.removeprefix("git version ").strip()

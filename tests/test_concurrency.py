@@ -91,6 +91,7 @@ def check_doc(client: gitmem.Client, acked: dict[str, list[str]]) -> None:
         assert [line for line in doc if line.startswith(prefix + "-")] == done
 
 
+@pytest.mark.slow
 def test_processes_insert_rewrite_and_attach_at_once(tmp_path: Path) -> None:
     store = make_store(tmp_path / "mem")
     before = ops(store)
@@ -123,6 +124,7 @@ def test_processes_insert_rewrite_and_attach_at_once(tmp_path: Path) -> None:
     assert_sound(store)
 
 
+@pytest.mark.slow
 def test_threads_share_one_client(tmp_path: Path) -> None:
     store = make_store(tmp_path / "mem")
     client = gitmem.Client(store)
@@ -201,6 +203,7 @@ def leftovers(store: Path) -> list[str]:
     return sorted(str(p.relative_to(store)) for p in found if p.exists())
 
 
+@pytest.mark.slow
 def test_killed_writers_lose_nothing_and_block_nobody(tmp_path: Path, no_waiting: None) -> None:
     store = make_store(tmp_path / "mem")
     rng = random.Random(3)
@@ -399,6 +402,7 @@ def person_commits(store: Path, how: list[str], running: Callable[[], bool]) -> 
 # index without a lock; between gitmem's move of the branch and its index update
 # it can commit the older index on top of the newer head, taking agents' lines
 # back out. See the report of issue 3.
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [["-a"], ["--", "blocks/notes.md"]], ids=["-a", "path"])
 def test_git_commits_beside_gitmem_writers_are_not_lost(tmp_path: Path, how: list[str]) -> None:
     store = make_store(tmp_path / "mem")

@@ -272,6 +272,7 @@ def _cloning(tmp_path: Path) -> list[Path]:
     return list(tmp_path.glob(".copy.clone-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "moment",
     [

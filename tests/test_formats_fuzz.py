@@ -156,6 +156,7 @@ def parse_manifest(data: bytes) -> Agent:
     return manifestfmt.parse(data, agent_id="w", path=AGENT_PATH)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(block_texts)
 def test_any_block_file_parses_to_a_round_tripping_block_or_one_line_error(data: bytes) -> None:
@@ -168,6 +169,7 @@ def test_any_block_file_parses_to_a_round_tripping_block_or_one_line_error(data:
     assert same(again, block), (block, again)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(manifest_texts)
 def test_any_manifest_parses_to_a_round_tripping_agent_or_one_line_error(data: bytes) -> None:
@@ -213,6 +215,7 @@ labels = (st.text(min_size=1, max_size=200) | texts).filter(
 )
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(value=storable, label=labels, description=texts, read_only=st.booleans())
 def test_block_values_labels_and_descriptions_round_trip(
@@ -223,6 +226,7 @@ def test_block_values_labels_and_descriptions_round_trip(
     assert parse_block(blockfmt.dump(block)) == block
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(name=texts.filter(str.strip), description=texts, model=st.none() | texts)
 def test_manifest_text_fields_round_trip(name: str, description: str, model: str | None) -> None:
@@ -231,6 +235,7 @@ def test_manifest_text_fields_round_trip(name: str, description: str, model: str
     assert parse_manifest(manifestfmt.dump(agent)) == agent
 
 
+@pytest.mark.slow
 @ROUND_TRIP
 @given(label=texts.filter(lambda t: blockfmt.field_problem("label", t) is not None))
 def test_a_label_that_is_refused_is_never_written(label: str) -> None:

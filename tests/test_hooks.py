@@ -165,6 +165,59 @@ def test_a_foreign_hook_is_kept_as_legacy_runs_first_and_install_is_safe_to_repe
     assert "09:00-17:00" in sample.blocks.retrieve("organization").value
 
 
+def test_uninstall_removes_the_hooks_and_driver_and_puts_back_the_legacy_hook(
+    sample: gitmem.Client,
+) -> None:
+    store, hooks = sample.path, sample.path / ".git/hooks"
+    foreign = '#!/bin/sh\necho "legacy ran" >> "$(git rev-parse --git-dir)/legacy.log"\n'
+    (hooks / "pre-commit").write_text(foreign)
+    (hooks / "pre-commit").chmod(0o755)
+    CliRunner().invoke(main, ["-C", str(store), "hooks", "install"])
+    names = git(store, "config", "--local", "--list", "--name-only").split()
+    assert "merge.gitmem.driver" in names
+
+    first = CliRunner().invoke(main, ["-C", str(store), "hooks", "uninstall"])
+    again = CliRunner().invoke(main, ["-C", str(store), "hooks", "uninstall"])
+
+    assert (first.exit_code, first.output) == (
+        0,
+        f"removed the pre-commit, pre-merge-commit, reference-transaction hooks from {hooks}\n"
+        "put back the pre-commit hook that was kept as pre-commit.legacy\n"
+        "removed the merge driver merge.gitmem\n",
+    )
+    assert (again.exit_code, again.output) == (
+        0,
+        "gitmem's hooks and merge driver are not installed here; nothing to do\n",
+    )
+    assert sorted(p.name for p in hooks.iterdir() if not p.name.endswith(".sample")) == [
+        "pre-commit"
+    ]
+    assert (hooks / "pre-commit").read_text() == foreign
+    assert git(store, "config", "--local", "--list", "--name-only").split() == [
+        name for name in names if name not in ("merge.gitmem.name", "merge.gitmem.driver")
+    ]
+    # Plain git no longer asks gitmem: an over-limit block commits, and the
+    # hook that was there before runs again on its own.
+    replace_in(store / ORG, "limit: 20000", "limit: 10")
+    git(store, "commit", "-q", "-a", "-m", "lower the limit")
+    assert (store / ".git/legacy.log").read_text() == "legacy ran\n"
+
+
+def test_uninstall_leaves_hooks_that_are_not_gitmems(client: gitmem.Client) -> None:
+    hook = client.path / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+
+    done = CliRunner().invoke(main, ["-C", str(client.path), "hooks", "uninstall"])
+
+    assert done.exit_code == 0
+    assert done.output.startswith("removed the pre-merge-commit, reference-transaction hooks from ")
+    assert hook.read_text() == "#!/bin/sh\nexit 0\n"
+    installed = CliRunner().invoke(main, ["-C", str(client.path), "hooks", "install"])
+    assert installed.output.startswith(
+        "kept the existing pre-commit hook as pre-commit.legacy; it runs first\n"
+    )
+
+
 def test_hooks_never_run_code_from_the_store(sample: gitmem.Client) -> None:
     store = sample.path
     (store / "gitmem").mkdir()
@@ -285,6 +338,23 @@ def test_the_merge_driver_refuses_a_result_with_a_conflict_marker(tmp_path: Path
         "resolve it first; fix the merged file before committing\n"
     )
     assert ours.read_bytes() == b"---\nlabel: notes\nlimit: 20\n---\nabc\n<<<<<<< yours\n"
+
+
+def test_the_merge_driver_exits_3_on_conflicts_as_its_help_says(tmp_path: Path) -> None:
+    done, ours = merge_driver(
+        tmp_path,
+        b"---\nlabel: notes\n---\nSupport hours: 08:00-18:00\n",
+        b"---\nlabel: notes\n---\nSupport hours: 09:00-17:00\n",
+        b"---\nlabel: notes\n---\nSupport hours: 07:00-19:00\n",
+    )
+    help_text = CliRunner().invoke(main, ["merge-driver", "--help"]).output
+
+    assert done.exit_code == 3
+    assert done.stderr.endswith(
+        "Error: blocks/notes.md: conflicts left between <<<<<<< and >>>>>>> markers\n"
+    )
+    assert "<<<<<<< ours\nSupport hours: 09:00-17:00\n=======\n" in ours.read_text()
+    assert "Conflicts leave markers in OURS and exit 3" in " ".join(help_text.split())
 
 
 @pytest.mark.parametrize("name", ["post-checkout", "../pre-commit"])

@@ -5,7 +5,10 @@ today's clients, with resources/subscribe, and 2026-07-28's subscriptions/listen
 
 Waits are for specific notifications, with generous timeouts; that a change
 produced *no* notification is shown by the next change's notification coming
-first (notifications come in commit order)."""
+first (notifications come in commit order).
+
+Each test starts servers, so all but one end-to-end test are marked slow: a
+quick run (-m "not slow") still sees a server make a commit."""
 
 from __future__ import annotations
 
@@ -80,6 +83,7 @@ def head(store: Path) -> str:
     return git(store, "rev-parse", "HEAD").strip()
 
 
+@pytest.mark.slow
 def test_tools_and_their_schemas(sample: gitmem.Client) -> None:
     async def run() -> list[types.Tool]:
         async with connect(sample.path) as client:
@@ -138,6 +142,7 @@ def test_an_insert_is_one_commit_by_the_agent(sample: gitmem.Client) -> None:
     assert_clean(sample.path)
 
 
+@pytest.mark.slow
 def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> None:
     before = head(sample.path)
     calls: list[tuple[str, dict[str, object]]] = [
@@ -177,6 +182,7 @@ def test_failures_are_tool_errors_with_the_message(sample: gitmem.Client) -> Non
     assert_clean(sample.path)
 
 
+@pytest.mark.slow
 def test_memory_view_numbers_lines_and_lists_blocks(sample: gitmem.Client) -> None:
     async def run() -> tuple[str, str]:
         async with connect(sample.path) as client:
@@ -216,6 +222,7 @@ def test_memory_view_numbers_lines_and_lists_blocks(sample: gitmem.Client) -> No
     )
 
 
+@pytest.mark.slow
 def test_resources_are_core_memory_and_each_block(sample: gitmem.Client) -> None:
     async def run() -> tuple[list[types.Resource], str, str, str]:
         async with connect(sample.path) as client:
@@ -245,6 +252,7 @@ def test_resources_are_core_memory_and_each_block(sample: gitmem.Client) -> None
     assert lacking == "Memory block `user_preferences` is not attached to agent `worker`."
 
 
+@pytest.mark.slow
 def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client) -> None:
     """Handshake era (today's MCP clients): resources/subscribe, then notifications."""
     told: list[str] = []
@@ -288,6 +296,7 @@ def test_subscribers_hear_of_changes_to_their_blocks_only(sample: gitmem.Client)
     assert_clean(sample.path)
 
 
+@pytest.mark.slow
 def test_listeners_hear_of_changes_and_of_attachments(sample: gitmem.Client) -> None:
     """2026-07-28 era: a subscriptions/listen stream."""
 
@@ -316,6 +325,7 @@ def test_listeners_hear_of_changes_and_of_attachments(sample: gitmem.Client) -> 
     assert anyio.run(run) == [ResourceUpdated(ORG), ResourceUpdated(PREFS), ResourcesListChanged()]
 
 
+@pytest.mark.slow
 def test_two_servers_inserting_into_one_block_lose_nothing(sample: gitmem.Client) -> None:
     per_agent = 15
     before = head(sample.path)
@@ -343,6 +353,7 @@ def test_two_servers_inserting_into_one_block_lose_nothing(sample: gitmem.Client
     assert_clean(sample.path)
 
 
+@pytest.mark.slow
 def test_a_server_keeps_serving_while_head_is_detached(sample: gitmem.Client) -> None:
     old = head(sample.path)
     sample.agents.memory("worker").memory_insert("task_queue", "[todo] T-2")
@@ -379,6 +390,7 @@ def test_a_server_keeps_serving_while_head_is_detached(sample: gitmem.Client) ->
     assert_clean(sample.path)
 
 
+@pytest.mark.slow
 def test_stdout_carries_nothing_but_the_protocol(sample: gitmem.Client) -> None:
     # No client: stdin closes at once. The server says nothing and stops.
     done = subprocess.run(

@@ -10,9 +10,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import gitmem
 from gitmem.ops.check import check_store
 from tests.conftest import assert_clean, git
+
+pytestmark = pytest.mark.slow
 
 AGENT = Path(__file__).with_name("deployment_agent.py")
 SECONDS = 6

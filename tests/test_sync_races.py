@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 import gitmem
@@ -44,6 +45,7 @@ def start(store: Path, name: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_deployments_and_processes_syncing_at_once_never_crash(
     tmp_path: Path, sample: gitmem.Client, hub: Path
 ) -> None:

@@ -407,6 +407,7 @@ with gitmem.Client(sys.argv[1]) as client:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reload", [False, True], ids=["buffer", "script"])
 def test_rapid_saves_under_the_watcher_keep_every_acknowledged_insert(
     sample: gitmem.Client, watch: type[Watch], tmp_path: Path, reload: bool
@@ -557,6 +558,7 @@ with gitmem.Client(sys.argv[1]) as client:
 """
 
 
+@pytest.mark.slow
 def test_a_burst_of_100_commits_is_100_events_per_attached_agent_in_order(
     sample: gitmem.Client, watch: type[Watch]
 ) -> None:

@@ -205,6 +205,7 @@ def test_an_agent_insert_while_a_person_edit_is_uncommitted_keeps_both(
     assert_clean(store)
 
 
+@pytest.mark.slow
 def test_several_commits_from_other_processes_while_an_edit_waits_all_survive(
     sample: gitmem.Client,
 ) -> None:
@@ -233,6 +234,7 @@ with gitmem.Client(sys.argv[1]) as client:
 """
 
 
+@pytest.mark.slow
 def test_commits_of_disk_changes_during_another_process_s_operations_change_nothing(
     sample: gitmem.Client,
 ) -> None:

@@ -37,19 +37,11 @@ class _Conflict(_Failed):
 
 
 def _internal_error(exc: BaseException) -> NoReturn:
-    """One line for a bug in gitmem; the traceback goes to a report file, not the screen."""
-    import tempfile
-    import traceback
+    """A bug in gitmem: the error, that it is a bug, where to report it and the
+    versions involved; the traceback goes to a report file, not the screen."""
+    from gitmem.cli.crash import report
 
-    summary = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
-    try:
-        fd, report = tempfile.mkstemp(prefix="gitmem-crash-", suffix=".txt")
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
-            f.write(f"gitmem {' '.join(map(repr, sys.argv[1:]))}\n\n")
-            f.write("".join(traceback.format_exception(exc)))
-    except OSError as e:
-        raise _Failed(f"{summary} (no report written: {e.strerror})") from None
-    raise _Failed(f"{summary} (full report in {report})")
+    raise _Failed(report(exc))
 
 
 class _Group(click.Group):

@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 @main.group()
 def blocks() -> None:
-    """Create, read, change and delete memory blocks."""
+    """Create, read, change and delete blocks; their history."""
 
 
 @blocks.command("create")

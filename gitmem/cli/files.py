@@ -43,10 +43,11 @@ def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None
 @json_option
 @click.pass_context
 def status(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
-    """List blocks and manifests changed on disk: modified, new or deleted, and
-    'valid' or the problem that keeps the file from being committed. First, if
-    git is not at rest on the store's branch, the state it is in (files are not
-    listed while HEAD is elsewhere: they are yours).
+    """List blocks and manifests changed on disk.
+
+    Each is modified, new or deleted, and 'valid' or the problem that keeps the file
+    from being committed. First, if git is not at rest on the store's branch, the
+    state it is in (files are not listed while HEAD is elsewhere: they are yours).
 
     \b
     Example:
@@ -72,11 +73,11 @@ def status(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
 def commit(
     ctx: click.Context, paths: tuple[str, ...], message: str | None, strategy: Strategy | None
 ) -> None:
-    """Commit blocks and manifests changed on disk (all, or just PATHs) as you.
+    """Commit blocks and manifests changed on disk, as you.
 
-    Each file is merged with whatever the branch got meanwhile. Invalid files
-    and conflicts are listed, not committed, and left as they are (exit 1 for
-    invalid files, 3 for conflicts).
+    All of them, or just PATHs. Each file is merged with whatever the branch got
+    meanwhile. Invalid files and conflicts are listed, not committed, and left as
+    they are (exit 1 for invalid files, 3 for conflicts).
 
     \b
     Example:
@@ -116,8 +117,11 @@ def run_editor(file: Path) -> int:
 @click.argument("block_id")
 @click.pass_context
 def edit(ctx: click.Context, block_id: str) -> None:
-    """Edit a block in $VISUAL or $EDITOR; saving commits it, merged with any
-    change made meanwhile. On a conflict the editor opens again with markers.
+    """Edit a block in $EDITOR; saving commits it.
+
+    Runs $VISUAL, else $EDITOR, else vi, on a copy of the block's file. The save
+    is merged with any change made meanwhile; on a conflict the editor opens
+    again with markers.
 
     \b
     Example:

@@ -117,7 +117,9 @@ def log(
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """Show the store's history, newest first: commit, time, agent (or person), subject.
+    """Show the store's history, filtered by agent, block, op.
+
+    Newest first: commit, time, agent (or person), subject.
 
     \b
     Example:

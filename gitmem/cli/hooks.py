@@ -1,4 +1,5 @@
-"""``gitmem hooks install``, and what git runs: ``gitmem hook`` and ``gitmem merge-driver``."""
+"""``gitmem hooks install``/``uninstall``, and what git runs: ``gitmem hook`` and
+``gitmem merge-driver``."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def hooks() -> None:
 @hooks.command("install")
 @click.pass_context
 def hooks_install(ctx: click.Context) -> None:
-    """Install the pre-commit hooks and the block-aware merge driver in this store
-    (gitmem init does it; run it again after moving gitmem to another Python).
+    """Install gitmem's hooks and merge driver in this store.
+
+    The pre-commit hooks and the block-aware merge driver: gitmem init does it;
+    run it again after moving gitmem to another Python. A hook that was there
+    before is kept as <hook>.legacy and runs first.
 
     \b
     Example:
@@ -34,14 +38,35 @@ def hooks_install(ctx: click.Context) -> None:
             click.echo(line)
 
 
+@hooks.command("uninstall")
+@click.pass_context
+def hooks_uninstall(ctx: click.Context) -> None:
+    """Remove gitmem's hooks and merge driver from this store.
+
+    A hook that was there before gitmem (kept as <hook>.legacy) is put back; hooks
+    that are not gitmem's are left alone. Running it again is harmless.
+
+    \b
+    Example:
+      gitmem hooks uninstall
+    """
+    from gitmem.client import Client
+
+    with Client(ctx.obj["path"]) as client:
+        for line in client.hooks.uninstall():
+            click.echo(line)
+
+
 @main.command()
 @click.argument("name")
 @click.argument("args", nargs=-1)
 @click.pass_context
 def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
-    """Run the check of git hook NAME (what the installed hook scripts call):
-    pre-commit and pre-merge-commit refuse invalid blocks and manifests, and
-    copies older than the branch; reference-transaction refuses to stash them.
+    """Run a git hook's check (what installed hooks call).
+
+    The check of git hook NAME: pre-commit and pre-merge-commit refuse invalid
+    blocks and manifests, and copies older than the branch; reference-transaction
+    refuses to stash them.
 
     \b
     Example:
@@ -72,8 +97,11 @@ def hook(ctx: click.Context, name: str, args: tuple[str, ...]) -> None:
 @click.argument("path")
 @click.pass_context
 def merge_driver(ctx: click.Context, base: Path, ours: Path, theirs: Path, path: str) -> None:
-    """Merge a block or manifest for git (merge.gitmem.driver runs it with
-    %O %A %B %P): the result goes into OURS; conflicts leave markers and exit 1.
+    """Merge a block or manifest for git.
+
+    merge.gitmem.driver runs it with %O %A %B %P: the result goes into OURS.
+    Conflicts leave markers in OURS and exit 3; a merged file that is not valid
+    exits 1.
 
     \b
     Example:

@@ -23,12 +23,14 @@ INSTALL = "gitmem mcp needs the MCP SDK, an optional extra: pip install 'gitmem[
 )
 @click.pass_context
 def mcp(ctx: click.Context, agent_id: str, path: Path | None) -> None:
-    """Serve AGENT's memory over the Model Context Protocol on stdin/stdout:
-    tools memory_view, memory_insert, memory_replace and memory_rethink (each
-    change one commit by AGENT), resources memory://core and
-    memory://blocks/<block-id>, and notifications when another agent, a person
-    or a pull changes one of AGENT's blocks. An MCP client runs it; files saved
-    in the store meanwhile are committed, as 'gitmem watch' does.
+    """Serve an agent's memory over MCP on stdin/stdout.
+
+    Serves AGENT's memory over the Model Context Protocol: tools memory_view,
+    memory_insert, memory_replace and memory_rethink (each change one commit by
+    AGENT), resources memory://core and memory://blocks/<block-id>, and
+    notifications when another agent, a person or a pull changes one of AGENT's
+    blocks. An MCP client runs it; files saved in the store meanwhile are committed,
+    as 'gitmem watch' does.
 
     \b
     Example: the command to configure in an MCP client

@@ -14,7 +14,10 @@ from gitmem.cli.base import (
 
 @main.group()
 def memory() -> None:
-    """Run an agent's memory tools (each change is one commit by the agent)."""
+    """Run an agent's memory tools: insert, replace, rethink.
+
+    Each change is one commit by the agent.
+    """
 
 
 def _text(text: str) -> str:

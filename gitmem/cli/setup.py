@@ -16,7 +16,7 @@ from gitmem.cli.base import (
 @click.option("--sample", is_flag=True, help="Fill the store with the sample memory.")
 @click.pass_context
 def init(ctx: click.Context, directory: Path | None, sample: bool) -> None:
-    """Make a new store in DIRECTORY (default: the current directory).
+    """Make a new store in DIRECTORY (default: the current one).
 
     \b
     Example:
@@ -36,7 +36,10 @@ def init(ctx: click.Context, directory: Path | None, sample: bool) -> None:
     help="Build the demo store here and keep it (default: a temporary directory).",
 )
 def demo(keep: Path | None) -> None:
-    """Play the supervisor/worker story on a store made from the sample memory.
+    """Play the supervisor/worker story on the sample memory.
+
+    The store is made from the sample memory in a temporary directory, or in
+    the one given with --keep.
 
     \b
     Example:

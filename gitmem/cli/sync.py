@@ -91,7 +91,9 @@ def _pushed(p: Pushed) -> str:
 @quiet_option
 @click.pass_context
 def clone(ctx: click.Context, url: str, directory: Path | None, quiet: bool) -> None:
-    """Copy the store at URL (a path, file://, ssh:// or https://) into DIRECTORY
+    """Copy a store from a git remote and set it up.
+
+    Copies the store at URL (a path, file://, ssh:// or https://) into DIRECTORY
     (default: the URL's last part without .git); everything that arrives is
     checked, and the hooks and merge driver are installed as by init.
 
@@ -122,8 +124,10 @@ def clone(ctx: click.Context, url: str, directory: Path | None, quiet: bool) -> 
 def pull(
     ctx: click.Context, remote: str | None, strategy: Strategy | None, quiet: bool, as_json: bool
 ) -> None:
-    """Fetch REMOTE (a name or URL; default: the branch's upstream, else origin)
-    and merge it in: fast-forward, or a merge commit with blocks merged block by
+    """Fetch a remote and merge it in, block by block.
+
+    Fetches REMOTE (a name or URL; default: the branch's upstream, else origin)
+    and merges it in: fast-forward, or a merge commit with blocks merged block by
     block. On a conflict nothing changes here; each conflicting hunk is listed
     with base, ours and theirs (with --json: as JSON on stdout; exit 3).
     Invalid files arriving refuse the pull.
@@ -144,8 +148,10 @@ def pull(
 @json_option
 @click.pass_context
 def push(ctx: click.Context, remote: str | None, quiet: bool, as_json: bool) -> None:
-    """Push the branch to REMOTE (default: upstream, else origin); refused
-    (exit 3) when the remote has commits not merged here: pull, or use sync.
+    """Push the branch to a remote.
+
+    Pushes to REMOTE (default: upstream, else origin); refused (exit 3) when the
+    remote has commits not merged here: pull, or use sync.
 
     \b
     Example:
@@ -166,8 +172,10 @@ def push(ctx: click.Context, remote: str | None, quiet: bool, as_json: bool) -> 
 def sync(
     ctx: click.Context, remote: str | None, strategy: Strategy | None, quiet: bool, as_json: bool
 ) -> None:
-    """Pull, then push; if the remote moved in between, pull and push again
-    (a few times at most).
+    """Pull, then push; again if the remote moved meanwhile.
+
+    If the remote moved between the pull and the push, pull and push again (a
+    few times at most).
 
     \b
     Example:
@@ -187,7 +195,10 @@ def sync(
 
 @main.group()
 def remote() -> None:
-    """The git remotes a store syncs with (the same as `git remote`)."""
+    """Add and list the git remotes a store syncs with.
+
+    They are git's own remotes: `git remote -v` shows the same ones.
+    """
 
 
 @remote.command("add")

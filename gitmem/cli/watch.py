@@ -57,10 +57,12 @@ def watch(
     cursor: str | None,
     no_commit: bool,
 ) -> None:
-    """Tell agents when their blocks change, whoever changed them: one line per
-    (agent, block, commit) as commits land on the branch (from gitmem, plain git
-    or a pull). Blocks and manifests saved on disk are committed as you (invalid
-    ones are reported on stderr and left alone). Stop with Ctrl-C or SIGTERM.
+    """Tell agents when their blocks change.
+
+    One line per (agent, block, commit) as commits land on the branch, whoever
+    made them (gitmem, plain git or a pull). Blocks and manifests saved on disk
+    are committed as you (invalid ones are reported on stderr and left alone).
+    Stop with Ctrl-C or SIGTERM.
 
     \b
     Example:

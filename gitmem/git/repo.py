@@ -139,6 +139,17 @@ class GitRepo:
         config.set(tuple(s.encode() for s in section), name.encode(), value.encode())
         config.write_to_path()
 
+    def remove_config(self, section: tuple[str, ...]) -> bool:
+        """Remove a section from the repository's own ``.git/config``; False if it
+        had none."""
+        config = self._git.get_config()
+        key = tuple(s.encode() for s in section)
+        if not config.has_section(key):
+            return False
+        del config[key]
+        config.write_to_path()
+        return True
+
     def bases(self) -> dict[str, str | None]:
         """path -> the version a person's change started from, where an operation
         left the file alone (and git has not checked it out or staged it since);

@@ -3,7 +3,9 @@ check, and the block-aware merge driver git runs for blocks and manifests.
 
 Installed the way pre-commit installs its hooks: each script is stamped, a
 hook that was there before is kept as ``<hook>.legacy`` and run first, running
-it again is harmless, and the script calls the Python that installed it.
+it again is harmless, and the script calls the Python that installed it;
+uninstalling takes out only what is stamped as gitmem's and puts the
+``.legacy`` hook back.
 Nothing is ever run from the store's own files: they arrive by pull.
 """
 
@@ -87,6 +89,28 @@ def install(repo: GitRepo) -> list[str]:
             f"in {hooks}; unset it for this store: git config core.hooksPath {hooks}"
         )
     return said
+
+
+def uninstall(repo: GitRepo) -> list[str]:
+    """Remove gitmem's hooks and merge driver, putting back the hooks they kept as
+    ``<hook>.legacy``; return what was done. A hook that is not gitmem's stays."""
+    hooks = repo.gitdir / "hooks"
+    removed, said = [], []
+    for name in HOOKS:
+        target = hooks / name
+        if not _is_ours(target):
+            continue
+        target.unlink()
+        removed.append(name)
+        legacy = hooks / f"{name}.legacy"
+        if legacy.exists() or legacy.is_symlink():
+            os.replace(legacy, target)
+            said.append(f"put back the {name} hook that was kept as {legacy.name}")
+    if removed:
+        said.insert(0, f"removed the {', '.join(removed)} hooks from {hooks}")
+    if repo.remove_config(("merge", DRIVER)):
+        said.append(f"removed the merge driver merge.{DRIVER}")
+    return said or ["gitmem's hooks and merge driver are not installed here; nothing to do"]
 
 
 def _is_ours(path: Path) -> bool:
