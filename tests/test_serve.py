@@ -30,6 +30,8 @@ EDITED = (
 )
 
 
+# Each test talks to a real server process (seconds to start, on a busy machine).
+pytestmark = pytest.mark.slow
 OPEN: list[Letta] = []  # the clients a test made, closed after it
 
 

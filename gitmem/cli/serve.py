@@ -25,22 +25,30 @@ INSTALL = "gitmem serve needs Starlette and uvicorn, an optional extra: pip inst
     help="The store (as 'gitmem -C PATH').",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option("--port", default=8283, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8283,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on.",
+)
 @click.option(
     "--log-level",
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="What the server logs (each request at info; never a token).",
 )
 @click.pass_context
 def serve(ctx: click.Context, path: Path | None, host: str, port: int, log_level: str) -> None:
-    """Serve the store over HTTP with Letta's REST API, so agents on other
-    machines share it: Letta's own client works with only base_url and api_key
-    changed. Each write is one commit (by the agent, for memory tools), as
-    locally. With tokens (gitmem tokens create), every request needs one: an
-    agent's token acts only as that agent. Without tokens it listens on
-    loopback only. Not built yet: MCP over HTTP (/mcp), live events
-    (/v1/events); they answer 501.
+    """Serve the store over HTTP with Letta's REST API.
+
+    Agents on other machines share the store through it: Letta's own client
+    works with only base_url and api_key changed. Each write is one commit (by
+    the agent, for memory tools), as locally. With tokens (gitmem tokens
+    create), every request needs one: an agent's token acts only as that agent.
+    Without tokens it listens on loopback only. Not built yet: MCP over HTTP
+    (/mcp), live events (/v1/events); they answer 501.
 
     \b
     Example:
@@ -65,8 +73,10 @@ def serve(ctx: click.Context, path: Path | None, host: str, port: int, log_level
 
 @main.group()
 def tokens() -> None:
-    """Tokens for 'gitmem serve': who may call it, as which agent. Kept hashed
-    under .git/gitmem/ (never committed); a token is shown only when made.
+    """Make, list and revoke tokens for 'gitmem serve'.
+
+    A token says who may call the server, and as which agent. Tokens are kept
+    hashed under .git/gitmem/ (never committed); a token is shown only when made.
 
     \b
     Example:
