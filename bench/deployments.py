@@ -186,18 +186,10 @@ def main() -> None:
 
 
 def _replay_parent() -> str:
-    """The revision before operation replay: the parent of the commit that added replay.py."""
+    """The revision before operation replay: the parent of the commit that added replay.py
+    (as gitmem/replay.py: the layout commit moved it to gitmem/model/)."""
     done = subprocess.run(
-        [
-            "git",
-            "-C",
-            str(ROOT),
-            "log",
-            "--format=%H",
-            "--diff-filter=A",
-            "--",
-            "gitmem/model/replay.py",
-        ],
+        ["git", "-C", str(ROOT), "log", "--format=%H", "--diff-filter=A", "--", "gitmem/replay.py"],
         capture_output=True,
         text=True,
         check=True,

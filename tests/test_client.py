@@ -76,6 +76,29 @@ def test_every_operation_is_one_commit_with_author_and_trailers(client: gitmem.C
     assert_clean(path)
 
 
+def test_the_person_is_found_as_git_finds_an_author_else_gitmem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mem"
+    gitmem.Client.init(path).close()
+
+    def author_of_update(label: str) -> str:
+        with gitmem.Client(path) as client:  # a client reads git's config once
+            client.blocks.create(label=label)
+        return git(path, "log", "-1", "--format=%an <%ae>").strip()
+
+    assert author_of_update("a") == f"{PERSON[0]} <{PERSON[1]}>"  # GIT_AUTHOR_*
+    monkeypatch.delenv("GIT_AUTHOR_EMAIL")
+    git(path, "config", "user.name", "Configured")
+    git(path, "config", "user.email", "configured@example.com")
+    assert author_of_update("b") == f"{PERSON[0]} <configured@example.com>"
+    monkeypatch.delenv("GIT_AUTHOR_NAME")
+    assert author_of_update("c") == "Configured <configured@example.com>"
+    git(path, "config", "--unset", "user.name")
+    git(path, "config", "--unset", "user.email")
+    assert author_of_update("d") == "gitmem <gitmem@localhost>"
+
+
 def test_a_refused_operation_changes_nothing(client: gitmem.Client) -> None:
     client.blocks.create(label="notes", value="x" * 10, limit=20)
     head = git(client.path, "rev-parse", "HEAD")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitmem.git.editors import KEEP, Replaced, Version, locked_file
+import gitmem
+from gitmem.git.editors import KEEP, Replaced, Version, is_editor_file, locked_file
+from tests.conftest import git
 
 
 @pytest.mark.parametrize(
@@ -23,6 +25,20 @@ from gitmem.git.editors import KEEP, Replaced, Version, locked_file
 )
 def test_a_lock_file_names_the_file_it_locks(lock: str, file: str | None) -> None:
     assert locked_file(lock) == file
+
+
+EDITOR_FILES = [".x.md.swp", ".x.md.swo", ".x.md.swx", "x.md~", ".#x.md", "#x.md#", "x.tmp", "4913"]
+
+
+def test_editor_files_are_skipped_by_gitmem_and_ignored_by_git(client: gitmem.Client) -> None:
+    names = [*EDITOR_FILES, "x.md", "notes.yaml", "x.md.orig"]
+    (client.path / "blocks").mkdir()
+    for name in names:
+        (client.path / "blocks" / name).write_text("text\n")
+    paths = [f"blocks/{name}" for name in names]
+    ignored = git(client.path, "check-ignore", "--no-index", *paths, check=False)
+    assert ignored.split() == [f"blocks/{name}" for name in EDITOR_FILES]
+    assert [name for name in names if is_editor_file(name)] == EDITOR_FILES
 
 
 def test_replaced_keeps_the_last_versions_of_each_path_newest_first(tmp_path: Path) -> None:

@@ -72,3 +72,18 @@ def test_walk_does_not_enter_linked_directories(tmp_path: Path) -> None:
     found = [path for path, _ in safefs.walk(root, "blocks")]
     assert found == ["blocks/a/x.md", "blocks/linked"]
     assert list(safefs.walk(root, "agents")) == []
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_replace_file_puts_the_whole_file_in_place_and_leaves_no_temporary(
+    tmp_path: Path, durable: bool
+) -> None:
+    where = tmp_path / "files"
+    where.mkdir()
+    target = where / "cursor"
+    target.write_bytes(b"old\n")
+    safefs.replace_file(target, b"new\n", durable=durable)
+    safefs.replace_file(where / "fresh", b"made\n", tmp=where / "tmp-1", durable=durable)
+    assert target.read_bytes() == b"new\n"
+    assert (where / "fresh").read_bytes() == b"made\n"
+    assert sorted(p.name for p in where.iterdir()) == ["cursor", "fresh"]

@@ -792,6 +792,22 @@ def test_edit_merges_with_a_change_made_while_the_editor_was_open(
     assert_clean(sample.path)
 
 
+def test_edit_gives_up_when_the_editor_fails_and_keeps_the_copy(
+    sample: gitmem.Client, editor: Editor
+) -> None:
+    editor({"replace": ["08:00-18:00", "09:00-17:00"], "exit": 1})  # as vim's :cq
+
+    done = cli(sample.path, "edit", "organization")
+
+    assert done.exit_code == 1
+    (copy,) = (sample.path / ".git/gitmem/edits").iterdir()
+    failed, gave_up = done.stderr.splitlines()
+    assert failed.endswith("editor.py: Editing failed")
+    assert gave_up == f"Error: edit abandoned; your version is kept in {copy}"
+    assert "09:00-17:00" in copy.read_text()
+    assert "08:00-18:00" in sample.blocks.retrieve("organization").value
+
+
 def test_edit_reopens_a_conflict_with_markers_and_giving_up_keeps_the_copy(
     sample: gitmem.Client, editor: Editor
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,9 @@ import click
 
 from gitmem.cli.base import client_of, json_option, main, output
 from gitmem.errors import ConflictError, ValidationError
+from gitmem.model.ids import DIRS
+from gitmem.model.rules import GITATTRIBUTES
+from gitmem.model.settings import SETTINGS
 
 if TYPE_CHECKING:
     from gitmem.model.merge import Strategy  # what click.Choice lets through
@@ -29,7 +31,7 @@ def _store_paths(ctx: click.Context, paths: tuple[str, ...]) -> list[str] | None
         rel = Path(os.path.relpath(os.path.normpath(here / given), root)).as_posix()
         if rel.startswith("../") or rel == "..":
             raise click.BadParameter(f"{given} is outside the store {root}", param_hint="PATH")
-        if rel.split("/")[0] not in (".", "blocks", "agents", "gitmem.yaml", ".gitattributes"):
+        if rel.split("/")[0] not in (".", *DIRS, SETTINGS, GITATTRIBUTES):
             raise click.BadParameter(
                 f"{given} is not a block or a manifest (blocks/<id>.md, agents/<id>.yaml)",
                 param_hint="PATH",
@@ -108,9 +110,14 @@ def commit(
 
 
 def run_editor(file: Path) -> int:
-    """Run $VISUAL, else $EDITOR, else vi on ``file`` the way git runs editors."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    return subprocess.run(["sh", "-c", f'{editor} "$@"', editor, str(file)], check=False).returncode
+    """Run $VISUAL, else $EDITOR, else the system's editor on ``file`` (click.edit);
+    its exit status, 1 if it failed or could not start."""
+    try:
+        click.edit(filename=str(file))
+    except click.ClickException as e:
+        click.echo(e.format_message(), err=True)
+        return 1
+    return 0
 
 
 @main.command()

@@ -22,7 +22,7 @@ from gitmem.git.editors import Replaced, Version, held
 from gitmem.git.index import Bases, Entries, GitIndex, entry_for, read_index, stamp
 from gitmem.git.lock import with_git_lock
 from gitmem.git.objects import blob_id
-from gitmem.git.snapshot import Snapshot, changed_paths
+from gitmem.git.snapshot import Snapshot, diff
 from gitmem.git.tree import FILE_MODE
 
 AWAY_KEPT = 256  # moves of the branch noted while HEAD is elsewhere (see catch_up)
@@ -300,9 +300,7 @@ class Checkout:
             # Only the last moves can be missing from a checkout of the branch:
             # git read the branch while it ran.
             kept = self._away.read_bytes().splitlines(keepends=True)[-AWAY_KEPT:]
-            tmp = self._temporary()
-            tmp.write_bytes(b"".join(kept))
-            os.replace(tmp, self._away)
+            safefs.replace_file(self._away, b"".join(kept), tmp=self._temporary())
 
     def was_away(self) -> bool:
         return self._away.exists()
@@ -325,7 +323,7 @@ class Checkout:
                 after = repo.snapshot(ObjectID(new))
                 before = repo.snapshot(ObjectID(old)) if old != b"-" else None
                 if before is not None:
-                    paths.update(changed_paths(repo, before.tree, after.tree))
+                    paths.update(path for path, _, _ in diff(before, after))
                 seen += [s for s in (before, after) if s is not None]
 
         def catch_up() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
+from gitmem.git import safefs
 from gitmem.git.objects import is_object_id
 
 # vim (and nano, which writes the same lock) name a second and third session's
@@ -28,6 +29,19 @@ _B0_MAGIC = b"b0"
 _B0_PID = slice(24, 28)  # vim's block 0: little-endian pid of the process holding it
 _B0_HOST = slice(68, 108)
 KEEP = 8  # replaced versions kept per path
+# What editors keep beside the file they edit, as .gitignore patterns: vim's
+# swap files and its write probe (4913), emacs' lock (.#x), auto-save (#x#) and
+# backup (x~), other editors' *.tmp. A store's .gitignore lists them, so that
+# `git add -A` skips them as gitmem does (is_editor_file).
+IGNORED = ("*.swp", "*.swo", "*.swx", "*~", ".#*", "\\#*#", "*.tmp", "4913")
+_SUFFIXES = tuple(p[1:] for p in IGNORED if p.startswith("*"))
+_NAMES = tuple(p for p in IGNORED if "*" not in p)
+
+
+def is_editor_file(name: str) -> bool:
+    """Whether a file called ``name`` is an editor's temporary, lock or backup
+    file, or hidden (``.x.md.swp``, ``.#x.md``): never a person's block or manifest."""
+    return name.startswith((".", "#")) or name.endswith(_SUFFIXES) or name in _NAMES
 
 
 def locked_file(lock: str) -> str | None:
@@ -139,9 +153,7 @@ class Replaced:
         finally:
             os.close(fd)
         if size > 2 * KEEP * len(line):
-            tmp = file.with_name(file.name + ".tmp")
-            tmp.write_bytes(b"".join(_line(v) for v in reversed(self.get(path))))
-            os.replace(tmp, file)
+            safefs.replace_file(file, b"".join(_line(v) for v in reversed(self.get(path))))
 
     def get(self, path: str) -> list[Version]:
         """The kept versions of ``path``, newest first, each once."""

@@ -1,13 +1,12 @@
 """The Git index file, kept in step with the branch one entry at a time.
 
-dulwich's ``Index`` parses and rewrites every entry in pure Python (~40 ms
-each way at 10,000 entries, measured). Versions 2 and 3 of the format store
-each entry as an independent, padded record, so we split the file into raw
-records once, keep them while the file is unchanged on disk, and splice in
-only the records we change. Version 4 (prefix-compressed paths) is rare; for
-it we take dulwich's whole-file path. An index with a required extension (a
-split or sparse index, or one gitmem does not know) is refused, never
-rewritten: its entries mean something only with that extension.
+dulwich's ``Index`` parses and rewrites every entry in pure Python. Versions
+2 and 3 of the format store each entry as an independent, padded record, so we
+split the file into raw records once, keep them while the file is unchanged on
+disk, and splice in only the records we change. Version 4 (prefix-compressed
+paths) is rare; for it we take dulwich's whole-file path. An index with a
+required extension (a split or sparse index, or one gitmem does not know) is
+refused, never rewritten: its entries mean something only with that extension.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from dulwich.index import (
     ConflictedIndexEntry,
     IndexEntry,
     Stage,
+    index_entry_from_stat,
     read_index_dict_with_version,
     write_cache_entry,
     write_index_dict,
@@ -37,7 +37,9 @@ from dulwich.objects import ObjectID
 from gitmem.errors import UnsupportedError
 from gitmem.git import safefs
 from gitmem.git.lock import identity
+from gitmem.git.tree import FILE_MODE
 
+# Fast path, kept: splicing entries beats dulwich's whole-index rewrite at 1,000+ (bench/ops.py).
 _HEADER = struct.Struct(">4sLL")
 _FLAGS = struct.Struct(">H")
 _STAT = struct.Struct(">10L20s")  # ctime s/ns, mtime s/ns, dev, ino, mode, uid, gid, size, sha
@@ -74,7 +76,9 @@ def _staged(e: IndexEntry) -> Staged:
     def pair(t: object) -> tuple[int, int]:
         return (t[0], t[1]) if isinstance(t, tuple) else (int(t), 0)  # type: ignore[call-overload]
 
-    return Staged(e.sha.decode(), e.mode, pair(e.ctime), pair(e.mtime), e.ino, e.size)
+    # As the index file holds them (32 bits), whether read from it or just set.
+    ino, size = e.ino & 0xFFFFFFFF, e.size & 0xFFFFFFFF
+    return Staged(e.sha.decode(), e.mode, pair(e.ctime), pair(e.mtime), ino, size)
 
 
 class SplitIndex:
@@ -231,18 +235,7 @@ def _check_extension(signature: bytes, path: str) -> None:
 
 def entry_for(path: str, sha: ObjectID) -> IndexEntry:
     """An index entry for the file at ``path`` as it is now on disk."""
-    st = os.lstat(path)
-    return IndexEntry(
-        ctime=(int(st.st_ctime), st.st_ctime_ns % 1_000_000_000),
-        mtime=(int(st.st_mtime), st.st_mtime_ns % 1_000_000_000),
-        dev=st.st_dev & 0xFFFFFFFF,
-        ino=st.st_ino & 0xFFFFFFFF,
-        mode=0o100644,
-        uid=st.st_uid & 0xFFFFFFFF,
-        gid=st.st_gid & 0xFFFFFFFF,
-        size=st.st_size & 0xFFFFFFFF,
-        sha=sha,
-    )
+    return index_entry_from_stat(os.lstat(path), sha, FILE_MODE)
 
 
 def read_index(path: str) -> Entries:
@@ -385,12 +378,7 @@ class Bases:
 
     def save(self) -> None:
         if self._dirty:
-            tmp = self._path.with_name(self._path.name + ".tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w") as f:
-                f.write(json.dumps(self._load(), indent=0, sort_keys=True))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._path)
-            safefs.fsync(self._path.parent)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps(self._load(), indent=0, sort_keys=True).encode()
+            safefs.replace_file(self._path, data, durable=True)
             self._dirty = False

@@ -37,7 +37,7 @@ from dulwich.objectspec import AmbiguousShortId, parse_commit, parse_object
 from gitmem.errors import NotFoundError
 from gitmem.git.commit import LogEntry
 from gitmem.git.repo import GitRepo
-from gitmem.git.tree import TreeRecord, raw_entries, raw_tree_diff
+from gitmem.git.tree import TreeRecord, diff_trees, raw_entries
 
 if TYPE_CHECKING:
     from dulwich.objects import TreeEntry
@@ -321,25 +321,21 @@ class GitHistory:
     def _changes(self, old_root: bytes | None, new_root: bytes) -> Changes:
         changes: Changes = {}
         old, new = self._top_dir(old_root), self._top_dir(new_root)
-        if old != new:
-            self._dir_changes(old, new, self._top + "/", changes)
+        if old == new:
+            return changes
+        top = self._top.encode() + b"/"
+        for path, a, b in diff_trees(self._tree, self._tree(old), self._tree(new), top):
+            before, after = _file_sha(a), _file_sha(b)
+            if before != after:
+                key = self._key(path.decode(errors="replace"))
+                if key is not None:
+                    changes[key] = after.hex() if after else None
         return changes
 
     def _top_dir(self, root: bytes | None) -> bytes | None:
         """The tree id of the tracked directory in a root tree (a handful of entries)."""
         found = [e for e in raw_entries(self._tree(root)) if e[0] == self._top.encode()]
         return _dir_sha(found[0]) if found else None
-
-    def _dir_changes(self, old: bytes | None, new: bytes | None, prefix: str, out: Changes) -> None:
-        for name, a, b in raw_tree_diff(self._tree(old), self._tree(new)):
-            if _dir_sha(a) or _dir_sha(b):
-                sub = prefix + name.decode(errors="replace") + "/"
-                self._dir_changes(_dir_sha(a), _dir_sha(b), sub, out)
-            before, after = _file_sha(a), _file_sha(b)
-            if before != after:
-                key = self._key(prefix + name.decode(errors="replace"))
-                if key is not None:
-                    out[key] = after.hex() if after else None
 
 
 def _dir_sha(entry: TreeRecord | None) -> bytes | None:

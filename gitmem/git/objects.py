@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import zlib
 
+from dulwich.errors import FileFormatException
 from dulwich.file import GitFile
 from dulwich.object_store import DiskObjectStore
-from dulwich.objects import ObjectID
+from dulwich.objects import ObjectID, object_class, valid_hexsha
 
 from gitmem.git import safefs
 from gitmem.git.lock import with_git_lock
 
 
 def is_object_id(text: str | bytes) -> bool:
-    """Whether ``text`` is a full hex object id (40 lower-case hex digits)."""
-    if isinstance(text, bytes):
-        text = text.decode("ascii", "replace")
-    return _OBJECT_ID.fullmatch(text) is not None
-
-
-_OBJECT_ID = re.compile("[0-9a-f]{40}")
+    """Whether ``text`` is a full object id of a SHA-1 repository (40 hex digits)."""
+    # dulwich's valid_hexsha raises, not says no, for text that is not ASCII.
+    return len(text) == 40 and text.isascii() and valid_hexsha(text)
 
 
 def object_id(kind: bytes, raw: bytes) -> ObjectID:
@@ -78,6 +74,22 @@ class LooseObjects:
         with_git_lock(write)
         self._unsynced += (path, directory)
         return sha
+
+    def read(self, sha: ObjectID) -> tuple[int, bytes] | None:
+        """The type number and contents of ``sha`` if it is a loose object (None: it
+        is not), as dulwich's get_raw gives them, but unparsed: get_raw parses a
+        loose tree entry by entry first, which the raw tree diff is there to avoid."""
+        try:
+            with open(os.path.join(self._path, sha[:2].decode(), sha[2:].decode()), "rb") as f:
+                data = zlib.decompress(f.read())
+        except FileNotFoundError:
+            return None
+        header, _, raw = data.partition(b"\0")
+        kind, _, size = header.partition(b" ")
+        cls = object_class(kind)
+        if cls is None or not size.isdigit() or int(size) != len(raw):
+            raise FileFormatException(f"bad loose object header {header[:40]!r}")
+        return cls.type_num, raw
 
     def sync(self) -> None:
         """fsync the objects written since the last ``sync`` and the directories

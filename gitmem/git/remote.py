@@ -21,11 +21,10 @@ from dulwich.client import (
     LocalGitClient,
     get_transport_and_path,
 )
-from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.file import FileLocked
 from dulwich.graph import find_merge_base
-from dulwich.objects import Commit, ObjectID
+from dulwich.objects import ObjectID
 from dulwich.pack import UnpackedObject
 from dulwich.refs import Ref
 from dulwich.repo import Repo
@@ -36,6 +35,9 @@ from gitmem.git import incoming as gitincoming
 from gitmem.git import safefs
 from gitmem.git.lock import flocked, with_git_lock
 from gitmem.git.repo import GitRepo
+from gitmem.git.snapshot import FileEntry, Snapshot, diff
+from gitmem.git.tree import EMPTY
+from gitmem.git.walk import is_ancestor
 
 Progress = Callable[[bytes], None]
 HEADS = "refs/heads/"
@@ -236,7 +238,7 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
         old = refs.get(Ref(remote.ref))
         if old == head:
             verdict.append("up to date")
-        elif old is not None and not contains(repo, head, old):
+        elif old is not None and not is_ancestor(repo, old, head):
             verdict.append("moved")
         else:
             return {Ref(remote.ref): head}
@@ -279,7 +281,7 @@ def _send(repo: GitRepo, remote: Remote, progress: Progress | None) -> bool:
         # Some servers (dulwich's own) report success when their compare-and-swap
         # failed: believe the remote's ref, not the report.
         now = client.get_refs(path.encode()).refs.get(Ref(remote.ref))
-        if now != head and (now is None or not contains(repo, now, head)):
+        if now != head and (now is None or not is_ancestor(repo, head, now)):
             raise PushRejected(f"push to {remote.label} did not land: the branch moved meanwhile")
         if isinstance(client, LocalGitClient):
             _name_head(path, remote)
@@ -354,44 +356,23 @@ def merge_base(repo: GitRepo, ours: ObjectID, theirs: ObjectID) -> ObjectID | No
     return found[0] if found else None
 
 
-def contains(repo: GitRepo, commit: ObjectID, other: ObjectID) -> bool:
-    """Whether ``other`` is ``commit`` or one of its ancestors."""
-    if other not in repo.git.object_store:
-        return False
-    return merge_base(repo, commit, other) == other
-
-
 def count_commits(repo: GitRepo, new: ObjectID, old: ObjectID | None) -> int:
     """How many commits ``new`` has that ``old`` has not."""
     walker = repo.git.get_walker(include=[new], exclude=[old] if old else None)
     return sum(1 for _ in walker)
 
 
-FileEntry = tuple[int, str]  # (mode, blob id)
-
-
 def changes(repo: GitRepo, old: ObjectID | None, new: ObjectID) -> dict[str, FileEntry | None]:
     """Every file that differs from commit ``old`` to ``new``: path -> (mode,
     blob id) at ``new``, None where it is gone."""
-    objects = repo.git.object_store
-
-    def tree(commit: ObjectID | None) -> ObjectID | None:
-        if commit is None:
-            return None
-        obj = objects[commit]
-        assert isinstance(obj, Commit)
-        return ObjectID(obj.tree)
-
+    before = repo.snapshot(old) if old is not None else Snapshot(repo, None, EMPTY)
     found: dict[str, FileEntry | None] = {}
-    for change in tree_changes(objects, tree(old), tree(new)):
-        if change.old is not None and change.old.path is not None:
-            found.setdefault(_path(change.old.path), None)
-        if change.new is not None and change.new.path is not None:
-            assert change.new.mode is not None and change.new.sha is not None
-            found[_path(change.new.path)] = (change.new.mode, change.new.sha.decode())
+    for path, _, entry in diff(before, repo.snapshot(new)):
+        # A path that is not UTF-8 cannot be a block id: it keeps a visible mark
+        # and is refused.
+        shown = path.encode(errors="surrogateescape").decode(errors="replace")
+        if entry is None:
+            found.setdefault(shown, None)
+        else:
+            found[shown] = entry
     return found
-
-
-def _path(raw: bytes) -> str:
-    # A path that is not UTF-8 cannot be a block id: it keeps a visible mark and is refused.
-    return raw.decode("utf-8", errors="replace")

@@ -17,10 +17,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
+from dulwich.config import ConfigFile, StackedConfig
 from dulwich.errors import ChecksumMismatch, FileFormatException, NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 from dulwich.refs import Ref, check_ref_format
-from dulwich.repo import Repo
+from dulwich.repo import DefaultIdentityNotFound, Repo, get_user_identity
 
 from gitmem.errors import CorruptError, NotFoundError
 from gitmem.git import safefs
@@ -30,7 +31,7 @@ from gitmem.git.editors import Version
 from gitmem.git.index import TAKING, Entries, read_index
 from gitmem.git.lock import STALE_SECONDS, flocked, identity, with_git_lock
 from gitmem.git.objects import LooseObjects, is_object_id
-from gitmem.git.snapshot import Snapshot, changed_paths
+from gitmem.git.snapshot import Snapshot, diff
 from gitmem.git.tree import DIR_MODE, EMPTY, FILE_MODE, RawTree
 
 T = TypeVar("T")
@@ -180,6 +181,18 @@ class GitRepo:
         self._remember(sha, tree)
         return tree
 
+    def raw_tree(self, sha: ObjectID) -> bytes:
+        """The contents of tree ``sha`` as git stores them, unparsed (see ``tree.diff_trees``)."""
+        with self._cache_lock:
+            tree = self._trees.get(sha)
+        if tree is not None:
+            return tree.raw()
+        with self._reading(sha):
+            kind, raw = self._loose.read(sha) or self._git.object_store.get_raw(sha)
+        if kind != Tree.type_num:
+            raise CorruptError(f"Git object {sha.decode()} is not a tree")
+        return bytes(raw)
+
     def _remember(self, sha: ObjectID, tree: RawTree) -> None:
         with self._cache_lock:
             self._trees[sha] = tree
@@ -192,18 +205,24 @@ class GitRepo:
     def object(self, sha: ObjectID, kind: type[ObjT]) -> ObjT:
         """The object ``sha``, which must be a ``kind``; CorruptError if it is missing,
         damaged or of another kind (a repository can arrive broken, e.g. by a pull)."""
-        try:
+        with self._reading(sha):
             obj = self._git.object_store[sha]
-        except KeyError:
-            raise CorruptError(f"Git object {sha.decode()} is missing") from None
-        except (FileFormatException, ChecksumMismatch, zlib.error) as e:
-            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
         if not isinstance(obj, kind):
             raise CorruptError(
                 f"Git object {sha.decode()} is a {obj.type_name.decode()}, not a "
                 f"{kind.type_name.decode()}"
             )
         return obj
+
+    @staticmethod
+    @contextmanager
+    def _reading(sha: ObjectID) -> Iterator[None]:
+        try:
+            yield
+        except KeyError:
+            raise CorruptError(f"Git object {sha.decode()} is missing") from None
+        except (FileFormatException, ChecksumMismatch, zlib.error) as e:
+            raise CorruptError(f"Git object {sha.decode()} is damaged ({e})") from None
 
     def use_branch(self, name: str) -> None:
         """Read and write ``refs/heads/<name>`` from now on, whatever HEAD says
@@ -295,24 +314,29 @@ class GitRepo:
         return Snapshot(self, commit, self.tree(obj.tree))
 
     def person(self) -> Identity:
-        """The person behind a non-agent operation, found the way git finds an author."""
-        env = os.environ
-        name, email = env.get("GIT_AUTHOR_NAME"), env.get("GIT_AUTHOR_EMAIL")
-        if not (name and email):
-            configured = self._configured_person()
-            name, email = name or configured[0], email or configured[1]
-        return Identity(name or "gitmem", email or "gitmem@localhost")
+        """The person behind a non-agent operation, found the way git finds an author
+        (``GIT_AUTHOR_*``, then git's ``user.*``: dulwich's get_user_identity); where
+        neither names one, ``gitmem <gitmem@localhost>``, not a guess from the login."""
+        config = self._identity_config()
+        try:
+            found = get_user_identity(config, "AUTHOR")
+        except DefaultIdentityNotFound:
+            # dulwich asks the system for a login name before anything else, and gives
+            # up without one (a container's bare uid): the environment and config say.
+            env = os.environ
+            name = env.get("GIT_AUTHOR_NAME") or config.get(("user",), "name").decode()
+            email = env.get("GIT_AUTHOR_EMAIL") or config.get(("user",), "email").decode()
+            found = f"{name} <{email}>".encode()
+        name, _, email = found.decode(errors="replace").rpartition(" <")
+        return Identity(name or "gitmem", email.removesuffix(">") or "gitmem@localhost")
 
     @functools.cache  # noqa: B019  # reading git's config files is ~0.7 ms; a repo lives long
-    def _configured_person(self) -> tuple[str | None, str | None]:
-        config = self._git.get_config_stack()
-        found: list[str | None] = []
-        for key in (b"name", b"email"):
-            try:
-                found.append(config.get((b"user",), key).decode())
-            except KeyError:
-                found.append(None)
-        return found[0], found[1]
+    def _identity_config(self) -> StackedConfig:
+        """git's config as git reads it, with gitmem's own identity under it all."""
+        own = ConfigFile()
+        own.set(("user",), "name", "gitmem")
+        own.set(("user",), "email", "gitmem@localhost")
+        return StackedConfig([*self._git.get_config_stack().backends, own])
 
     # -- writing ---------------------------------------------------------
 
@@ -527,4 +551,4 @@ class GitRepo:
         head = self.head()
         if start and head and start != head and self.checks_out():
             old, new = self.snapshot(ObjectID(start)), self.snapshot(head)
-            self._checkout.update(old, new, list(changed_paths(self, old.tree, new.tree)))
+            self._checkout.update(old, new, [path for path, _, _ in diff(old, new)])

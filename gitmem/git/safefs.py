@@ -5,8 +5,9 @@ A symlink there (or a ``blocks/`` that is one), a FIFO or a huge file must not
 make gitmem read, write or wait on anything outside the store: such paths are
 refused with a reason, never opened.
 
-Also here: making what was written durable (``fsync``), files and the
-directories whose names changed, in batches.
+Also here: replacing a file whole (``replace_file``), and making what was
+written durable (``fsync``), files and the directories whose names changed, in
+batches.
 """
 
 from __future__ import annotations
@@ -139,6 +140,23 @@ def walk(root: Path, top: str) -> Iterator[tuple[str, int]]:
         except FileNotFoundError:
             continue  # removed while we looked
         pending += (f"{path}/{name}" for name in names)
+
+
+def replace_file(
+    path: Path, data: bytes, *, tmp: Path | None = None, durable: bool = False
+) -> None:
+    """Put ``data`` at ``path`` whole or not at all: written to ``tmp`` (default:
+    ``path`` and ``.tmp``), then renamed over ``path``. ``durable``: fsynced before
+    the rename, and the rename fsynced after (only then does it last a power cut)."""
+    tmp = tmp or path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    if durable:
+        fsync(path.parent)
 
 
 def fsync(path: str | Path | int) -> None:

@@ -1,5 +1,5 @@
-"""The store's files as of one commit, read from its trees, and which paths
-differ between two trees."""
+"""The store's files as of one commit, read from its trees, and which files
+differ between two commits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from dulwich.objects import ObjectID
 
-from gitmem.git.tree import EMPTY, RawTree
+from gitmem.git.tree import RawTree, TreeRecord, diff_trees
 
 if TYPE_CHECKING:
     from gitmem.git.repo import GitRepo
@@ -71,19 +71,17 @@ class Snapshot:
                 yield path, entry.mode, entry.sha.decode()
 
 
-def changed_paths(repo: GitRepo, old: RawTree, new: RawTree, prefix: str = "") -> Iterator[str]:
-    """The paths of the files (links, submodules) that differ between trees ``old``
-    and ``new``, each after ``prefix``; subtrees that are equal are not read."""
-    old_entries = {e.name: e for e in old}
-    new_entries = {e.name: e for e in new}
-    for name in sorted(old_entries.keys() | new_entries.keys()):
-        a, b = old_entries.get(name), new_entries.get(name)
-        if a == b:
-            continue
-        path = prefix + name.decode(errors="surrogateescape")
-        sub_a = repo.tree(a.sha) if a and a.is_dir else EMPTY
-        sub_b = repo.tree(b.sha) if b and b.is_dir else EMPTY
-        if (a and not a.is_dir) or (b and not b.is_dir):
-            yield path
-        if sub_a is not EMPTY or sub_b is not EMPTY:
-            yield from changed_paths(repo, sub_a, sub_b, path + "/")
+FileEntry = tuple[int, str]  # mode, object id
+
+
+def diff(old: Snapshot, new: Snapshot) -> Iterator[tuple[str, FileEntry | None, FileEntry | None]]:
+    """(path, before, after) for every file (link, submodule) that differs between
+    two snapshots of one repository, each side its mode and object id, None where
+    there is none; only the trees that differ are read (``tree.diff_trees``)."""
+    repo = new.repo
+    for path, a, b in diff_trees(repo.raw_tree, old.tree.raw(), new.tree.raw()):
+        yield path.decode(errors="surrogateescape"), _file_entry(a), _file_entry(b)
+
+
+def _file_entry(record: TreeRecord | None) -> FileEntry | None:
+    return None if record is None else (record[1], record[2].hex())

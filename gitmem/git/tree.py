@@ -1,13 +1,14 @@
 """Git trees held as raw, sorted entry records, so that a commit changing one
 file re-joins bytes instead of re-serialising every entry of a large directory
-(dulwich's ``Tree`` re-sorts and re-encodes all of them: ~8 ms at 10,000)."""
+(dulwich's ``Tree`` re-sorts and re-encodes all of them); and two trees compared
+as raw bytes, never parsed."""
 
 from __future__ import annotations
 
 import re
 import stat
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from dulwich.objects import ObjectID, Tree
@@ -43,6 +44,7 @@ def _record(name: bytes, mode: int, sha: bytes) -> bytes:
     return b"%o %s\0%s" % (mode, name, bytes.fromhex(sha.decode()))
 
 
+# Fast path, kept: splicing raw records beats dulwich's Tree at 1,000+ entries (bench/ops.py).
 class RawTree:
     """An immutable tree: ``keys`` (git sort order) and the matching raw ``records``."""
 
@@ -114,7 +116,8 @@ def _entry(key: bytes, record: bytes) -> Entry:
 EMPTY = RawTree([], [])
 
 
-# Comparing raw tree objects, for history walks that read many trees once each.
+# Fast path, kept: a raw diff reads a few records, dulwich's tree_changes parses all (bench/ops.py).
+# Comparing raw tree objects: a diff of two commits reads only the trees that differ.
 # A tree is a run of records "<octal mode> <name>\0<20-byte sha>". Names hold no NUL
 # and the sha is exactly 20 bytes, so reading on from a record boundary is exact.
 TreeRecord = tuple[bytes, int, bytes]  # name, mode, 20-byte sha
@@ -164,6 +167,34 @@ def raw_tree_diff(
             if a[1:] != b[1:]:
                 yield a[0], a, b
             a = b = None
+
+
+def diff_trees(
+    read: Callable[[ObjectID], bytes], old: bytes, new: bytes, prefix: bytes = b""
+) -> Iterator[tuple[bytes, TreeRecord | None, TreeRecord | None]]:
+    """(path, old record, new record) for every entry but a directory that differs
+    between the raw trees ``old`` and ``new``, their subtrees included: ``read``
+    gives a subtree's raw contents by its hex id, and is asked only for subtrees
+    that differ. A file that became a directory comes as the file gone and the
+    directory's files new. The one tree diff: the watcher, pulls, history and
+    recovery all compare trees here.
+    """
+    for name, a, b in raw_tree_diff(old, new):
+        path = prefix + name
+        a_dir, b_dir = _subtree(a), _subtree(b)
+        if a_dir is None and b_dir is None:
+            yield path, a, b
+        else:  # a directory sorts apart from a file of its name: never paired with one
+            below_a = read(a_dir) if a_dir else b""
+            below_b = read(b_dir) if b_dir else b""
+            yield from diff_trees(read, below_a, below_b, path + b"/")
+
+
+def _subtree(record: TreeRecord | None) -> ObjectID | None:
+    """The hex id of the directory ``record`` names (None: not a directory)."""
+    if record is None or not stat.S_ISDIR(record[1]):
+        return None
+    return ObjectID(record[2].hex().encode())
 
 
 def _read_record(raw: bytes, pos: int) -> tuple[TreeRecord, int]:

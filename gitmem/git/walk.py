@@ -3,13 +3,14 @@ commits came in, oldest first, and which files each one changed."""
 
 from __future__ import annotations
 
-from dulwich.graph import can_fast_forward
+import stat
+
+from dulwich.graph import find_merge_base
 from dulwich.objects import Commit, ObjectID
 
 from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.repo import GitRepo
-from gitmem.git.snapshot import changed_paths
-from gitmem.git.tree import EMPTY, Entry, RawTree
+from gitmem.git.snapshot import FileEntry, diff
 
 FileChange = tuple[str | None, str | None]  # blob ids before and after (None: no file)
 
@@ -43,10 +44,17 @@ def first_parents(repo: GitRepo, old: CommitId, new: CommitId) -> list[LogEntry]
 
 
 def is_ancestor(repo: GitRepo, old: CommitId, new: CommitId) -> bool:
-    """Whether ``old`` is in the history of ``new`` (the branch moved forward)."""
+    """Whether ``old`` is ``new`` or in its history (``git merge-base --is-ancestor``);
+    False if the repository does not have it (history was rewritten and collected).
+
+    Not dulwich's can_fast_forward: it stops at commits older than ``old``, so
+    one made on a machine whose clock was behind hides the way back to it.
+    """
+    if old == new:
+        return True
     try:
-        return bool(can_fast_forward(repo.git, old, new))
-    except KeyError:  # ``old`` is gone: history was rewritten and collected
+        return find_merge_base(repo.git, [new, old]) == [old]
+    except KeyError:
         return False
 
 
@@ -55,16 +63,14 @@ def changed_files(
 ) -> dict[str, FileChange]:
     """Every file under ``dirs`` that differs between two commits, with its blob
     ids; only the trees that differ are read."""
-    before, after = repo.snapshot(old), repo.snapshot(new)
-    changes: dict[str, FileChange] = {}
-    for top in dirs:
-        a, b = before.tree.get(top.encode()), after.tree.get(top.encode())
-        if a == b:
-            continue
-        for path in changed_paths(repo, _tree(repo, a), _tree(repo, b), f"{top}/"):
-            changes[path] = (before.blob_id(path), after.blob_id(path))
-    return changes
+    inside = tuple(f"{top}/" for top in dirs)
+    return {
+        path: (_blob_id(a), _blob_id(b))
+        for path, a, b in diff(repo.snapshot(old), repo.snapshot(new))
+        if path.startswith(inside)
+    }
 
 
-def _tree(repo: GitRepo, entry: Entry | None) -> RawTree:
-    return repo.tree(entry.sha) if entry is not None and entry.is_dir else EMPTY
+def _blob_id(entry: FileEntry | None) -> str | None:
+    """The blob id of a regular file (a link or submodule is no file)."""
+    return entry[1] if entry is not None and stat.S_ISREG(entry[0]) else None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
 from gitmem.errors import LimitExceededError, ValidationError
-from gitmem.model.ids import check_block_id
+from gitmem.model.ids import block_path, check_block_id
 from gitmem.model.yamlmap import Located, checked, dump_mapping, load_mapping
 
 DEFAULT_LIMIT = 20000
@@ -57,10 +57,6 @@ class Block:
     @property
     def path(self) -> str:
         return block_path(self.id)
-
-
-def block_path(block_id: str) -> str:
-    return f"blocks/{block_id}.md"
 
 
 def check(block: Block) -> Block:
@@ -255,6 +251,21 @@ def decode(data: bytes, path: str) -> str:
         line = text[: text.index("\0")].count("\n") + 1
         raise ValidationError(f"{path}:{line}: contains a NUL byte")
     return text.removeprefix("\ufeff")
+
+
+def value_lines(value: str) -> list[str]:
+    """A value's lines, as memory tools number them: an empty value has none, so a
+    first insert does not start with a blank line."""
+    return value.split("\n") if value else []
+
+
+def value_start(lines: Sequence[bytes]) -> int:
+    """Where a block file's value begins among its lines: after the '---' line that
+    closes the front matter, found the way ``parse`` finds it."""
+    for i in range(1, len(lines)):
+        if lines[i].rstrip(b"\r\n") == b"---":
+            return i + 1
+    return len(lines)
 
 
 def marker_line(text: str) -> int | None:

@@ -1,4 +1,5 @@
-"""Block and agent ids: the rules that keep every id a safe path inside the store."""
+"""Block and agent ids: the rules that keep every id a safe path inside the store,
+and the one mapping between ids and the paths of their files."""
 
 from __future__ import annotations
 
@@ -30,6 +31,40 @@ def check_agent_id(agent_id: object) -> str:
             f"invalid agent id {agent_id!r}: use up to {MAX_ID} characters of {_RULE}"
         )
     return agent_id
+
+
+# Where a store keeps blocks and agent manifests, and their files as .gitattributes
+# and Path.glob match them.
+BLOCKS = "blocks"
+AGENTS = "agents"
+DIRS = (BLOCKS, AGENTS)
+BLOCK_FILES = f"{BLOCKS}/**/*.md"
+AGENT_FILES = f"{AGENTS}/*.yaml"
+
+
+def block_path(block_id: str) -> str:
+    """The file of block ``block_id``: ``blocks/<block-id>.md``."""
+    return f"{BLOCKS}/{block_id}.md"
+
+
+def agent_path(agent_id: str) -> str:
+    """The manifest of agent ``agent_id``: ``agents/<agent-id>.yaml``."""
+    return f"{AGENTS}/{agent_id}.yaml"
+
+
+def block_id_of(path: str) -> str | None:
+    """The block id a path under ``blocks/`` names (not yet checked), or None for
+    any other path."""
+    top, _, rest = path.partition("/")
+    return rest[: -len(".md")] if top == BLOCKS and rest.endswith(".md") else None
+
+
+def agent_id_of(path: str) -> str | None:
+    """The agent id a manifest path names (not yet checked), or None for any other path."""
+    top, _, rest = path.partition("/")
+    if top == AGENTS and rest.endswith(".yaml") and "/" not in rest:
+        return rest[: -len(".yaml")]
+    return None
 
 
 def slug(text: str, fallback: str) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from gitmem.errors import ValidationError
 from gitmem.model.block import check_markers, decode
-from gitmem.model.ids import check_agent_id, check_block_id
+from gitmem.model.ids import agent_path, check_agent_id, check_block_id
 from gitmem.model.yamlmap import dump_mapping, load_mapping
 
 KEYS = ("name", "description", "model", "blocks", "metadata")
@@ -27,10 +27,6 @@ class Agent:
     @property
     def path(self) -> str:
         return agent_path(self.id)
-
-
-def agent_path(agent_id: str) -> str:
-    return f"agents/{agent_id}.yaml"
 
 
 def field_problem(key: str, value: object) -> str | None:

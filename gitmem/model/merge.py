@@ -184,11 +184,6 @@ class MergedText:
     dropped: tuple[str, ...] = ()
 
 
-def split_lines(text: str) -> list[str]:
-    """A value's lines; an empty value has none (as memory tools count them)."""
-    return text.split("\n") if text else []
-
-
 def merge_lines(
     base: str | None,
     ours: str,
@@ -201,8 +196,8 @@ def merge_lines(
     that one side only added after the base's are kept beside the other side's
     change (appends on both sides keep both, ours first); anything else there
     is a conflict."""
-    o, t = split_lines(ours), split_lines(theirs)
-    b = split_lines(base) if base is not None else None
+    o, t = blockfmt.value_lines(ours), blockfmt.value_lines(theirs)
+    b = blockfmt.value_lines(base) if base is not None else None
     if o == t or b == t:
         return MergedText(ours, ours, ())
     if b == o:

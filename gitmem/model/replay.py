@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gitmem.model.block import value_lines
+
 Kind = Literal["insert", "replace", "rewrite", "edit"]
 # Operations whose commit holds the whole new value: last writer wins.
 REWRITES = frozenset(
@@ -60,11 +62,6 @@ class Op:
         return f"{self.name} by {self.who} ({self.key[1][:12]})"
 
 
-def lines(value: str) -> list[str]:
-    """A value's lines; an empty value has none (as memory tools count them)."""
-    return value.split("\n") if value else []
-
-
 def classify(
     name: str | None,
     args: Mapping[str, object] | None,
@@ -93,7 +90,7 @@ def classify(
 
 def _insertion(name: str, before: str, after: str, key: tuple[int, str], who: str) -> Op | None:
     """The edit as one block of inserted lines, if that is all it is."""
-    old, new = lines(before), lines(after)
+    old, new = value_lines(before), value_lines(after)
     added = len(new) - len(old)
     if added <= 0:
         return None
@@ -184,7 +181,7 @@ def _onto(value: str, mine: Sequence[Op], other: Sequence[Op], settle: bool) -> 
         elif not settle:
             failed.append(Failed(op, why))
         elif op.kind == "insert":
-            value = "\n".join([*lines(value), *op.text.split("\n")])
+            value = "\n".join([*value_lines(value), *op.text.split("\n")])
             settled.append(f"{op.describe()}: {why}; appended at the end instead")
         else:
             settled.append(f"{op.describe()}: {why}; dropped ({op.old!r} -> {op.text!r})")
@@ -219,7 +216,7 @@ def apply(value: str, op: Op) -> tuple[str, str | None]:
         where = "no longer appears" if count == 0 else f"now appears {count} times"
         return value, f"old_string {op.old!r} {where}"
     if op.kind == "insert":
-        current, new = lines(value), op.text.split("\n")
+        current, new = value_lines(value), op.text.split("\n")
         if op.at_end:
             return "\n".join([*current, *new]), None
         if op.after is None:

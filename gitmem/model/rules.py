@@ -15,13 +15,15 @@ from gitmem.errors import ValidationError
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
 from gitmem.model.block import Block
+from gitmem.model.ids import AGENT_FILES, BLOCK_FILES, BLOCKS, DIRS, agent_id_of, block_id_of
 from gitmem.model.manifest import Agent
 from gitmem.model.settings import SETTINGS, parse_settings
 
 GITATTRIBUTES = ".gitattributes"
 # The only attributes a store may set: any other could switch off the block
 # merge for plain git (`* merge=union`, `-merge`), run a filter or re-encode files.
-OWN_ATTRIBUTES = ("blocks/**/*.md merge=gitmem", "agents/*.yaml merge=gitmem")
+OWN_ATTRIBUTES = (f"{BLOCK_FILES} merge=gitmem", f"{AGENT_FILES} merge=gitmem")
+ATTRIBUTES_CONTENT = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)  # as init writes it
 MAX_ATTRIBUTES_BYTES = 4096  # gitmem's own take 55; room for comments
 GITIGNORE = ".gitignore"  # written by init; any content is harmless
 Files = Mapping[str, bytes | None]
@@ -43,29 +45,18 @@ def classify(path: str) -> tuple[str, str]:
         return "attributes", ""
     if path == GITIGNORE:
         return "ignore", ""
-    if top not in ("blocks", "agents"):
+    if top not in DIRS:
         return "stray", NOT_STORE_FILE
     if not rest:
-        return "stray", f"should be a directory of {'blocks' if top == 'blocks' else 'manifests'}"
-    if top == "blocks":
-        if rest.endswith(".md"):
-            return "block", rest[: -len(".md")]
+        return "stray", f"should be a directory of {'blocks' if top == BLOCKS else 'manifests'}"
+    block_id, agent_id = block_id_of(path), agent_id_of(path)
+    if block_id is not None:
+        return "block", block_id
+    if agent_id is not None:
+        return "agent", agent_id
+    if top == BLOCKS:
         return "stray", "not a block: blocks/ holds only <block-id>.md files"
-    if rest.endswith(".yaml") and "/" not in rest:
-        return "agent", rest[: -len(".yaml")]
     return "stray", "not an agent manifest: agents/ holds only <agent-id>.yaml files"
-
-
-def block_id_of(path: str) -> str | None:
-    """The block id a path under ``blocks/`` names, or None for any other path."""
-    role, name = classify(path)
-    return name if role == "block" else None
-
-
-def agent_id_of(path: str) -> str | None:
-    """The agent id a manifest path names, or None for any other path."""
-    role, name = classify(path)
-    return name if role == "agent" else None
 
 
 def parse_file(path: str, data: bytes, default_limit: int) -> Block | Agent | None:

@@ -17,10 +17,12 @@ from pathlib import Path
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.git import fsck as gitcheck
 from gitmem.git import safefs
+from gitmem.git.editors import is_editor_file
 from gitmem.git.repo import GitRepo
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model.block import Block
+from gitmem.model.ids import DIRS
 from gitmem.model.manifest import Agent
 from gitmem.model.rules import GITATTRIBUTES, attachment_problems, classify, parse_file
 from gitmem.model.settings import SETTINGS, Settings, parse_settings
@@ -169,10 +171,10 @@ def disk_files(root: Path, modes: bool = True) -> Iterator[StoreFile]:
     Editors' temporary and backup files (``.x.md.swp``, ``x.md~``, ``#x.md#``,
     vim's ``4913`` probe, anything hidden) are not store files and are skipped.
     """
-    for top in (SETTINGS, GITATTRIBUTES, "blocks", "agents"):
+    for top in (SETTINGS, GITATTRIBUTES, *DIRS):
         for path, mode in safefs.walk(root, top):
             parts = path.split("/")
-            if any(_editor_file(part) for part in parts[1:]):
+            if any(is_editor_file(part) for part in parts[1:]):
                 continue
             if not safefs.is_safe(path):
                 yield StoreFile(safefs.shown(path), refused=_BAD_NAME)
@@ -187,14 +189,6 @@ def disk_files(root: Path, modes: bool = True) -> Iterator[StoreFile]:
                 yield StoreFile(path, refused=mode_refusal(EXECUTABLE))
             elif data is not None:
                 yield StoreFile(path, data)
-
-
-def _editor_file(name: str) -> bool:
-    return (
-        name.startswith((".", "#"))
-        or name.endswith(("~", ".swp", ".swo", ".swx", ".tmp"))
-        or name == "4913"
-    )
 
 
 # -- the whole store -----------------------------------------------------------

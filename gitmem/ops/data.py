@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitmem.model.ids import AGENT_FILES, BLOCK_FILES
+
 _PACKAGE = Path(__file__).resolve().parents[1]  # gitmem/
 
 
@@ -20,7 +22,7 @@ def data_dir(name: str) -> Path:
 def store_files(directory: Path) -> dict[str, bytes]:
     """The blocks and agent manifests under ``directory``, by store path."""
     files = {}
-    for pattern in ("blocks/**/*.md", "agents/*.yaml"):
+    for pattern in (BLOCK_FILES, AGENT_FILES):
         for path in sorted(directory.glob(pattern)):
             files[path.relative_to(directory).as_posix()] = path.read_bytes()
     return files

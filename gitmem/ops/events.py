@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from gitmem.errors import GitmemError
 from gitmem.git.commit import LogEntry
-from gitmem.model.block import Block, block_path, dump
-from gitmem.model.rules import agent_id_of, block_id_of
+from gitmem.model.block import Block, dump
+from gitmem.model.ids import AGENTS, agent_id_of, block_id_of, block_path
 from gitmem.ops.view import View
 
 KINDS = ("updated", "created", "deleted", "attached", "detached")
@@ -123,7 +123,7 @@ def _attachments(
 ) -> Mapping[str, tuple[str, ...] | None]:
     """Each agent's attached block ids at ``view`` (None: its manifest does not parse)."""
     if agents is None:
-        agents = [a for a in map(agent_id_of, (p for p, _ in view.snap.files("agents"))) if a]
+        agents = [a for a in map(agent_id_of, (p for p, _ in view.snap.files(AGENTS))) if a]
     found: dict[str, tuple[str, ...] | None] = {}
     for agent_id in agents:
         try:

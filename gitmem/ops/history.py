@@ -15,8 +15,8 @@ from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.log import parse_date
 from gitmem.git.objects import blob_id
 from gitmem.model import block as blockfmt
-from gitmem.model.block import Block, block_path
-from gitmem.model.ids import check_agent_id, check_block_id
+from gitmem.model.block import Block, value_lines, value_start
+from gitmem.model.ids import block_path, check_agent_id, check_block_id
 from gitmem.ops.store import Store, Write
 from gitmem.ops.view import View, block_history
 
@@ -200,7 +200,9 @@ class History:
             before, after = getattr(a, key, None), getattr(b, key, None)
             if before != after:
                 front[key] = (before, after)
-        hunks = difflib.unified_diff(_value_text(a), _value_text(b), lineterm="")
+        hunks = difflib.unified_diff(
+            value_lines(a.value) if a else [], value_lines(b.value) if b else [], lineterm=""
+        )
         return BlockDiff(
             block_id,
             old_commit if a else None,
@@ -273,19 +275,6 @@ class History:
             if limit is not None and len(found) >= limit:
                 break
         return found
-
-
-def _value_text(block: Block | None) -> list[str]:
-    return block.value.split("\n") if block and block.value else []
-
-
-def value_start(lines: Sequence[bytes]) -> int:
-    """Where a block file's value begins among its lines: after the '---' line that
-    closes the front matter, found the way block.parse finds it."""
-    for i in range(1, len(lines)):
-        if lines[i].rstrip(b"\r\n") == b"---":
-            return i + 1
-    return len(lines)
 
 
 def diffstat(old: Sequence[bytes], new: Sequence[bytes]) -> tuple[int, int]:

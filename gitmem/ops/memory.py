@@ -21,7 +21,8 @@ from gitmem.errors import (
 )
 from gitmem.git.commit import agent_identity
 from gitmem.model import block as blockfmt
-from gitmem.model.block import Block, block_path
+from gitmem.model.block import Block, value_lines
+from gitmem.model.ids import block_path
 from gitmem.ops.store import Store, Write
 from gitmem.ops.view import View
 
@@ -58,11 +59,6 @@ def _refuse_line_numbers(name: str, text: str) -> None:
             "number information when calling memory tools (line numbers are for display "
             "purposes only)."
         )
-
-
-def _lines(value: str) -> list[str]:
-    # An empty block has no lines, so a first insert does not start with a blank line.
-    return value.split("\n") if value else []
 
 
 class Memory:
@@ -125,7 +121,7 @@ class Memory:
             raise ValidationError(f"insert_line must be an integer, not {insert_line!r}")
 
         def edit(value: str) -> str:
-            lines = _lines(value)
+            lines = value_lines(value)
             at = len(lines) if insert_line == -1 else insert_line
             if not 0 <= at <= len(lines):
                 raise ValidationError(
@@ -240,7 +236,7 @@ def render_block(b: Block, *, numbered: bool = False) -> str:
     warning, value = "", f"{b.value}\n"
     if numbered:
         warning = f"<warning>\n{LINE_NUMBER_WARNING}\n</warning>\n"
-        value = "".join(f"{n}→ {line}\n" for n, line in enumerate(_lines(b.value), 1))
+        value = "".join(f"{n}→ {line}\n" for n, line in enumerate(value_lines(b.value), 1))
     return (
         f"<{b.label}>\n<description>\n{b.description}\n</description>\n"
         f"<metadata>{read_only}\n- chars_current={len(b.value)}\n- chars_limit={b.limit}\n"

@@ -13,10 +13,10 @@ from dulwich.walk import ORDER_TOPO
 from gitmem.errors import CorruptError, ValidationError
 from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.repo import GitRepo
-from gitmem.git.snapshot import changed_paths
+from gitmem.git.snapshot import diff
 from gitmem.model import block as blockfmt
+from gitmem.model.ids import block_id_of
 from gitmem.model.replay import Op, classify
-from gitmem.model.rules import block_id_of
 
 MERGED_BY_PULL = "pull"  # a merge gitmem made by replaying: its effect is its parents' ops
 # How far back a person's copy's version is looked for, under the store lock:
@@ -74,7 +74,7 @@ def side_ops(
         snap = repo.snapshot(commit.id)
         parents = [repo.snapshot(p) for p in commit.parents]
         if len(parents) == 1:  # the common case: read only the trees that differ
-            touched = wanted.intersection(changed_paths(repo, parents[0].tree, snap.tree))
+            touched = wanted.intersection(path for path, _, _ in diff(parents[0], snap))
         else:
             touched = {p for p in wanted if snap.blob_id(p) not in [q.blob_id(p) for q in parents]}
         key = (commit.commit_time, commit.id.decode())

@@ -10,34 +10,25 @@ from typing import TypeVar
 
 from gitmem.errors import ConflictError, ValidationError
 from gitmem.git.commit import Change, CommitId, Identity
+from gitmem.git.editors import IGNORED
 from gitmem.git.objects import blob_id
 from gitmem.git.repo import BRANCH, GitRepo, find_root
 from gitmem.git.snapshot import Snapshot
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
-from gitmem.model.block import UNSET, Block, Unset, block_path
-from gitmem.model.ids import check_agent_id, check_block_id, slug
+from gitmem.model.block import UNSET, Block, Unset
+from gitmem.model.ids import DIRS, block_id_of, block_path, check_agent_id, check_block_id, slug
 from gitmem.model.manifest import Agent
-from gitmem.model.rules import OWN_ATTRIBUTES
+from gitmem.model.rules import ATTRIBUTES_CONTENT, GITATTRIBUTES, GITIGNORE
 from gitmem.model.settings import SETTINGS, Settings
 from gitmem.ops.check import StoreFile, check_files
 from gitmem.ops.view import ParseCache, View, pin_branch
 
 T = TypeVar("T")
-GITATTRIBUTES = "".join(f"{line}\n" for line in OWN_ATTRIBUTES)
-# Editors' swap, lock and backup files, which gitmem skips too (check.disk_files,
-# worktree.is_store_file): without this, `git add -A` commits vim's swap file.
-GITIGNORE = """\
-# Editors' temporary files; gitmem ignores them too.
-*.swp
-*.swo
-*.swx
-*~
-.#*
-\\#*#
-*.tmp
-4913
-"""
+# Without it, `git add -A` commits vim's swap file.
+IGNORE_CONTENT = "# Editors' temporary files; gitmem ignores them too.\n" + "".join(
+    f"{pattern}\n" for pattern in IGNORED
+)
 Files = dict[str, bytes | None]
 
 
@@ -84,13 +75,13 @@ class Store:
             raise ValidationError(f"{root} is not empty")
         content = {
             SETTINGS: Settings(branch=BRANCH).dump(),
-            ".gitattributes": GITATTRIBUTES.encode(),
-            ".gitignore": GITIGNORE.encode(),
+            GITATTRIBUTES: ATTRIBUTES_CONTENT.encode(),
+            GITIGNORE: IGNORE_CONTENT.encode(),
         }
         content.update(files or {})
         for name in content:
-            if name not in (SETTINGS, ".gitattributes", ".gitignore") and not name.startswith(
-                ("blocks/", "agents/")
+            if name not in (SETTINGS, GITATTRIBUTES, GITIGNORE) and not name.startswith(
+                tuple(f"{top}/" for top in DIRS)
             ):
                 raise ValidationError(f"{name}: not a block or an agent manifest")
         found = check_files(StoreFile(name, data) for name, data in content.items())
@@ -318,7 +309,7 @@ class Store:
                             "detach it there first"
                         )
                     files[block_path(owned)] = None
-            deleted = tuple(p[len("blocks/") : -len(".md")] for p in files if p != agent.path)
+            deleted = tuple(b for b in map(block_id_of, files) if b is not None)
             return Write(files, agent_id, deleted), None
 
         self.transact(build, op="delete_agent", agent=agent_id)

@@ -32,11 +32,11 @@ from gitmem.git import remote as gitremote
 from gitmem.git import safefs
 from gitmem.git.commit import Change, CommitId
 from gitmem.git.objects import blob_id
-from gitmem.git.remote import FileEntry, Progress, PushRejected, Remote
+from gitmem.git.remote import Progress, PushRejected, Remote
 from gitmem.git.repo import GitRepo
-from gitmem.git.snapshot import Snapshot
+from gitmem.git.snapshot import FileEntry, Snapshot
+from gitmem.model.ids import agent_id_of, block_id_of
 from gitmem.model.merge import Merged, Strategy, merge_file
-from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.model.settings import SETTINGS
 from gitmem.ops import hooks
 from gitmem.ops.oplog import side_ops

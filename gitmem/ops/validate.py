@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 
 from gitmem.errors import BadFileError, ValidationError
 from gitmem.git import safefs
-from gitmem.model.block import Block, block_path
-from gitmem.model.manifest import Agent, agent_path
+from gitmem.model.block import Block
+from gitmem.model.ids import agent_id_of, agent_path, block_id_of, block_path
+from gitmem.model.manifest import Agent
 from gitmem.model.rules import (
     Files,
     Lookup,
-    agent_id_of,
     attachment_problems,
-    block_id_of,
     classify,
     key_line,
     parse_file,

@@ -10,10 +10,18 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from gitmem.errors import BadFileError, GitmemError, NotFoundError, ValidationError
 from gitmem.model import block as blockfmt
 from gitmem.model import manifest as manifestfmt
-from gitmem.model.block import Block, block_path
-from gitmem.model.ids import check_agent_id, check_block_id
-from gitmem.model.manifest import Agent, agent_path
-from gitmem.model.rules import block_id_of
+from gitmem.model.block import Block
+from gitmem.model.ids import (
+    AGENTS,
+    BLOCKS,
+    agent_id_of,
+    agent_path,
+    block_id_of,
+    block_path,
+    check_agent_id,
+    check_block_id,
+)
+from gitmem.model.manifest import Agent
 from gitmem.model.settings import SETTINGS, Settings, parse_settings
 
 if TYPE_CHECKING:  # the merge driver reads settings without loading dulwich
@@ -132,9 +140,9 @@ class View:
     def blocks(self) -> list[Block]:
         """Every valid block (the others are in ``problems``)."""
         found = (
-            self._block(path[len("blocks/") : -len(".md")], sha)
-            for path, sha in self.snap.files("blocks")
-            if path.endswith(".md")
+            self._block(block_id, sha)
+            for path, sha in self.snap.files(BLOCKS)
+            if (block_id := block_id_of(path)) is not None
         )
         return [b for b in found if isinstance(b, Block)]
 
@@ -187,9 +195,9 @@ class View:
     def agents(self) -> list[Agent]:
         """Every agent whose manifest is valid (the others are in ``problems``)."""
         found = (
-            self._agent(path[len("agents/") : -len(".yaml")], sha)
-            for path, sha in self.snap.files("agents")
-            if path.endswith(".yaml") and "/" not in path[len("agents/") :]
+            self._agent(agent_id, sha)
+            for path, sha in self.snap.files(AGENTS)
+            if (agent_id := agent_id_of(path)) is not None
         )
         return [a for a in found if isinstance(a, Agent)]
 
@@ -219,8 +227,8 @@ class View:
             above = "/".join(parts[:i])
             first = next(self.snap.entries(above), None)
             if first is not None and first[0] == above and above not in gone:
-                top, _, name = above.partition("/")
-                what = f"the file of block {name[:-3]!r}" if top == "blocks" else "a file"
+                block_id = block_id_of(above)
+                what = "a file" if block_id is None else f"the file of block {block_id!r}"
                 return f"{path} needs a directory {above}/ where {what} is"
         first = next((e for e in self.snap.entries(path) if e[0] not in gone), None)
         if first is not None and first[0] != path:
@@ -251,7 +259,7 @@ def block_history(repo: GitRepo) -> GitHistory:
     """The store's history by block: which commits changed which block files."""
     from gitmem.git.log import GitHistory
 
-    return GitHistory(repo, "blocks", _history_key)
+    return GitHistory(repo, BLOCKS, _history_key)
 
 
 def _history_key(path: str) -> str | None:

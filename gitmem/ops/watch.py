@@ -29,15 +29,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from gitmem.errors import GitmemError, ValidationError
+from gitmem.git import safefs
 from gitmem.git import walk as gitwalk
 from gitmem.git.commit import CommitId, LogEntry
 from gitmem.git.editors import locked_file
 from gitmem.git.objects import is_object_id
 from gitmem.git.state import read_state
-from gitmem.model.ids import check_agent_id
+from gitmem.model.ids import DIRS, check_agent_id
 from gitmem.ops.events import Event, Report, events
 from gitmem.ops.store import Store
-from gitmem.ops.worktree import DIRS, GitAtWork, commit_changed, is_store_file, status
+from gitmem.ops.worktree import GitAtWork, commit_changed, is_store_file, status
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -180,9 +181,9 @@ class Watcher:
         if self._cursor is None or commit is None:
             return
         self._cursor.parent.mkdir(parents=True, exist_ok=True)
+        # A hidden name, which no cursor has.
         tmp = self._cursor.with_name(f".{self._cursor.name}.{os.getpid()}.tmp")
-        tmp.write_text(commit.decode() + "\n")
-        os.replace(tmp, self._cursor)
+        safefs.replace_file(self._cursor, commit + b"\n", tmp=tmp)
 
     # -- events ------------------------------------------------------------
 

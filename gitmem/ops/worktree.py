@@ -18,27 +18,24 @@ from pathlib import Path
 
 from gitmem.errors import ConflictError, CorruptError, GitmemError
 from gitmem.git import safefs
-from gitmem.git.editors import Version
+from gitmem.git.editors import Version, is_editor_file
 from gitmem.git.objects import blob_id, is_object_id
 from gitmem.git.state import read_state
 from gitmem.git.worktree import FileState, file_states
-from gitmem.model.block import block_path
+from gitmem.model.ids import DIRS, agent_id_of, block_id_of, block_path
 from gitmem.model.merge import Merged, Strategy, merge_file
-from gitmem.model.rules import agent_id_of, block_id_of
 from gitmem.ops.oplog import edit_ops
 from gitmem.ops.store import Store, Write
 from gitmem.ops.validate import check_files
 from gitmem.ops.view import View
 
-DIRS = ("blocks", "agents")
 NOT_ON_DISK = "not on disk"  # an Edit that did not come from the working tree
 
 
 def is_store_file(path: str) -> bool:
     """Whether a file git does not know yet is a block or manifest a person made,
     not an editor's temp or backup file (``.x.md.swp``, ``x.md~``, ``4913``, ``.#x.md``)."""
-    name = path.rsplit("/", 1)[-1]
-    if name.startswith((".", "#")) or name.endswith(("~", "#")):
+    if is_editor_file(path.rsplit("/", 1)[-1]):
         return False
     return block_id_of(path) is not None or agent_id_of(path) is not None
 
