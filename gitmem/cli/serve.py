@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gitmem.cli.base import client_of, json_option, main, output
+from gitmem.cli.base import client_of, json_option, main, output, store_option
 
 if TYPE_CHECKING:
     from gitmem import Token
@@ -17,13 +17,7 @@ INSTALL = "gitmem serve needs Starlette and uvicorn, an optional extra: pip inst
 
 
 @main.command()
-@click.option(
-    "-C",
-    "path",
-    metavar="PATH",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The store (as 'gitmem -C PATH').",
-)
+@store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
     "--port",

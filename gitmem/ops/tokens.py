@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypedDict, cast
 
 from gitmem.errors import NotFoundError, ValidationError
+from gitmem.git import safefs
 from gitmem.model.ids import check_agent_id
 
 
@@ -142,14 +143,9 @@ class Tokens:
             fcntl.flock(fd, fcntl.LOCK_EX)
             records = self._read()
             yield records
+            text = json.dumps({"format": FORMAT, "tokens": records}, indent=1) + "\n"
             tmp = self._dir / f".tokens.{os.getpid()}.tmp"
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(out, "w", encoding="utf-8") as f:
-                json.dump({"format": FORMAT, "tokens": records}, f, indent=1)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self._file)
+            safefs.replace_file(self._file, text.encode(), tmp=tmp, durable=True, private=True)
         finally:
             os.close(fd)
 
