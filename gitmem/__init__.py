@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitmem.ops.history import BlameLine, BlockDiff, BlockRevision, HistoryEntry
     from gitmem.ops.memory import Memory
     from gitmem.ops.sync import MergeConflict, Pulled, Pushed, Synced
+    from gitmem.ops.tokens import Token, Tokens
     from gitmem.ops.watch import CursorHeld, Watcher
     from gitmem.ops.worktree import FileStatus, GitAtWork, Outcome
 
@@ -57,6 +58,8 @@ _LAZY = {
     "PushRejected": "gitmem.git.remote",
     "Pushed": "gitmem.ops.sync",
     "Synced": "gitmem.ops.sync",
+    "Token": "gitmem.ops.tokens",
+    "Tokens": "gitmem.ops.tokens",
     "Watcher": "gitmem.ops.watch",
 }
 
@@ -98,6 +101,8 @@ __all__ = [
     "Pushed",
     "ReadOnlyError",
     "Synced",
+    "Token",
+    "Tokens",
     "UnsupportedError",
     "ValidationError",
     "Watcher",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitmem.ops.memory import Memory
     from gitmem.ops.store import Store
     from gitmem.ops.sync import Pulled, Pushed, Synced
+    from gitmem.ops.tokens import Tokens
     from gitmem.ops.watch import Watcher
     from gitmem.ops.worktree import FileStatus, Outcome
 
@@ -96,6 +97,13 @@ class Client:
     @property
     def path(self) -> Path:
         return self._store.root
+
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens ``gitmem serve`` accepts (kept hashed under ``.git/gitmem/``)."""
+        from gitmem.ops.tokens import Tokens
+
+        return Tokens(self._store.repo.gitdir)
 
     def pull(
         self,

@@ -75,6 +75,12 @@ def test_the_layers_hold() -> None:
             "from gitmem.git import repo",
             "gitmem.cli is not allowed to import gitmem.git",
         ),
+        (
+            "mcp/tools.py",
+            "from gitmem.serve import wire",
+            "gitmem.mcp is not allowed to import gitmem.serve",
+        ),
+        ("ops/tokens.py", "import starlette", "gitmem.ops is not allowed to import starlette"),
     ],
 )
 def test_an_import_across_a_layer_fails_the_check(

@@ -87,3 +87,14 @@ def test_replace_file_puts_the_whole_file_in_place_and_leaves_no_temporary(
     assert target.read_bytes() == b"new\n"
     assert (where / "fresh").read_bytes() == b"made\n"
     assert sorted(p.name for p in where.iterdir()) == ["cursor", "fresh"]
+
+
+def test_replace_file_private_is_for_this_user_only(tmp_path: Path) -> None:
+    old = os.umask(0)  # the most a umask lets others have
+    try:
+        safefs.replace_file(tmp_path / "secret", b"x", private=True)
+        safefs.replace_file(tmp_path / "shared", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o666

@@ -529,3 +529,35 @@ def test_cli_agents_render(client: gitmem.Client) -> None:
     assert (out.exit_code, out.output) == (0, "\n")
     out = cli(client.path, "agents", "render", "nobody")
     assert (out.exit_code, out.output) == (1, "Error: agent 'nobody' does not exist\n")
+
+
+def test_core_memory_append_adds_a_line_as_the_agent(
+    client: gitmem.Client, memory: gitmem.Memory
+) -> None:
+    memory.core_memory_append("notes", "four")
+    assert value(client, "notes") == "one\ntwo\nthree\nfour"
+    memory.core_memory_append("scratch", "first")  # no blank first line in an empty block
+    assert value(client, "scratch") == "first"
+    log = git(client.path, "log", "-2", "--format=%an|%s")
+    assert log == "worker|core_memory_append: scratch\nworker|core_memory_append: notes\n"
+    assert_clean(client.path)
+
+
+def test_core_memory_replace_replaces_every_occurrence(
+    client: gitmem.Client, memory: gitmem.Memory
+) -> None:
+    memory.core_memory_replace("notes", "o", "0")
+    assert value(client, "notes") == "0ne\ntw0\nthree"
+    before = head(client)
+    with pytest.raises(ConflictError) as e:
+        memory.core_memory_replace("notes", "five", "5")
+    assert str(e.value) == "Old content 'five' not found in memory block 'notes'"
+    with pytest.raises(ValidationError, match="old_content must not be empty"):
+        memory.core_memory_replace("notes", "", "x")
+    with pytest.raises(ValidationError, match="content must be a string, not int"):
+        memory.core_memory_append("notes", 5)  # type: ignore[arg-type]
+    with pytest.raises(ReadOnlyError, match=READ_ONLY):
+        memory.core_memory_append("rules", "be quick")
+    with pytest.raises(LimitExceededError):
+        memory.core_memory_append("notes", "x" * 40)
+    assert head(client) == before

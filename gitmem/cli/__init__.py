@@ -26,8 +26,10 @@ main.lazy.update(
         "pull": ("Fetch a remote and merge it in, block by block.", ("sync",)),
         "push": ("Push the branch to a remote.", ("sync",)),
         "remote": ("Add and list the git remotes a store syncs with.", ("sync",)),
+        "serve": ("Serve the store over HTTP with Letta's REST API.", ("serve",)),
         "status": ("List blocks and manifests changed on disk.", ("files",)),
         "sync": ("Pull, then push; again if the remote moved meanwhile.", ("sync",)),
+        "tokens": ("Make, list and revoke tokens for 'gitmem serve'.", ("serve",)),
         "watch": ("Tell agents when their blocks change.", ("watch",)),
     }
 )

@@ -147,6 +147,14 @@ def block_line(b: Block) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+# For a server command, which users give the store to beside its own options.
+store_option = click.option(
+    "-C",
+    "path",
+    metavar="PATH",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The store (as 'gitmem -C PATH').",
+)
 
 
 def _version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -7,20 +7,14 @@ from pathlib import Path
 
 import click
 
-from gitmem.cli.base import client_of, main
+from gitmem.cli.base import client_of, main, store_option
 
 INSTALL = "gitmem mcp needs the MCP SDK, an optional extra: pip install 'gitmem[mcp]'"
 
 
 @main.command()
 @click.option("--agent", "agent_id", required=True, metavar="AGENT", help="The agent served.")
-@click.option(
-    "-C",
-    "path",
-    metavar="PATH",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The store (as 'gitmem -C PATH').",
-)
+@store_option
 @click.pass_context
 def mcp(ctx: click.Context, agent_id: str, path: Path | None) -> None:
     """Serve an agent's memory over MCP on stdin/stdout.

@@ -159,13 +159,20 @@ def walk(root: Path, top: str) -> Iterator[tuple[str, int]]:
 
 
 def replace_file(
-    path: Path, data: bytes, *, tmp: Path | None = None, durable: bool = False
+    path: Path,
+    data: bytes,
+    *,
+    tmp: Path | None = None,
+    durable: bool = False,
+    private: bool = False,
 ) -> None:
     """Put ``data`` at ``path`` whole or not at all: written to ``tmp`` (default:
     ``path`` and ``.tmp``), then renamed over ``path``. ``durable``: fsynced before
-    the rename, and the rename fsynced after (only then does it last a power cut)."""
+    the rename, and the rename fsynced after (only then does it last a power cut).
+    ``private``: readable by this user only (mode 0600) from the start."""
     tmp = tmp or path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with os.fdopen(os.open(tmp, flags, 0o600 if private else 0o666), "wb") as f:
         f.write(data)
         if durable:
             f.flush()

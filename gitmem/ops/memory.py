@@ -41,9 +41,13 @@ LINE_NUMBER_WARNING = (
 )
 
 
-def _refuse_line_numbers(name: str, text: str) -> None:
+def _check_text(name: str, text: object) -> None:
     if not isinstance(text, str):
         raise ValidationError(f"{name} must be a string, not {type(text).__name__}")
+
+
+def _refuse_line_numbers(name: str, text: str) -> None:
+    _check_text(name, text)
     if LINE_NUMBER_PREFIX.search(text):
         raise ValidationError(
             f"{name} contains a line number prefix, which is not allowed. Do not include line "
@@ -162,6 +166,42 @@ class Memory:
         """Rewrite the whole value of the block."""
         texts = {"new_memory": new_memory}
         return self._edit("memory_rethink", label, lambda _: new_memory, if_version, texts)
+
+    def core_memory_append(
+        self, label: str, content: str, *, if_version: str | None = None
+    ) -> None:
+        """Letta's original append: ``content`` as a new last line (no blank
+        first line in an empty block)."""
+        # Letta's original tools take line numbers as text: only the type is checked.
+        _check_text("content", content)
+        self._edit(
+            "core_memory_append",
+            label,
+            lambda value: f"{value}\n{content}" if value else content,
+            if_version,
+            {},
+            {"content": content},
+        )
+
+    def core_memory_replace(
+        self, label: str, old_content: str, new_content: str, *, if_version: str | None = None
+    ) -> None:
+        """Letta's original replace: every occurrence of ``old_content`` becomes
+        ``new_content``; it must occur at least once."""
+        texts: dict[str, object] = {"old_content": old_content, "new_content": new_content}
+        for name, text in texts.items():
+            _check_text(name, text)
+        if not old_content:  # "" is in every value, and would be put between every character
+            raise ValidationError("old_content must not be empty")
+
+        def edit(value: str) -> str:
+            if old_content not in value:
+                raise ConflictError(
+                    f"Old content '{old_content}' not found in memory block '{label}'"
+                )
+            return value.replace(old_content, new_content)
+
+        self._edit("core_memory_replace", label, edit, if_version, {}, texts)
 
     def compile(self) -> str:
         """The agent's blocks rendered as Letta renders core memory for a prompt."""
