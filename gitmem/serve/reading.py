@@ -14,7 +14,7 @@ from gitmem.model.block import MAX_LIMIT
 from gitmem.serve import schema
 
 # The largest block (MAX_LIMIT characters) as JSON at its longest (each
-# character escaped as \uXXXX), and 1 MiB for the rest of the request.
+# character escaped as a six-character \u escape), and 1 MiB for the rest of the request.
 MAX_BODY = 6 * MAX_LIMIT + 2**20
 BODY_TIMEOUT = 30.0  # seconds for a request body to arrive; others are served meanwhile
 
